@@ -1,0 +1,374 @@
+"""The one place that names array libraries.
+
+A model resolves ``backend=`` once, when it is built, into a :class:`Backend`: the Array API
+namespace ``xp`` (from ``array_api_compat``), the device, the float dtype, and the few things the
+standard lacks (random numbers drawn on the device, host<->device moves, synchronization).
+Layers, losses and optimizers hold ``xp`` and never look it up again. There is no global state:
+two models on two backends live side by side in one process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "BACKEND_NAMES",
+    "get_backend",
+    "namespace_of",
+    "library_of",
+]
+
+#: the names ``backend=`` accepts (each may carry ":device", e.g. "torch:cuda")
+BACKEND_NAMES = ("numpy", "cupy", "torch", "array_api_strict")
+
+_FLOAT_DTYPES = ("float32", "float64")
+_CUPY_FIX = 'pip install "xpnet[cuda12]" (or "xpnet[cuda13]" for CUDA 13)'
+
+
+class BackendUnavailableError(ImportError, RuntimeError):
+    """A backend that was asked for cannot be had here (library missing, or no GPU)."""
+
+
+def library_of(x: Any) -> str | None:
+    """Name the array library ``x`` belongs to, or None for host data (lists, scalars)."""
+    if array_api_compat.is_numpy_array(x):
+        return "numpy"
+    if array_api_compat.is_cupy_array(x):
+        return "cupy"
+    if array_api_compat.is_torch_array(x):
+        return "torch"
+    if type(x).__module__.startswith("array_api_strict"):
+        return "array_api_strict"
+    if array_api_compat.is_jax_array(x):
+        return "jax"
+    if array_api_compat.is_dask_array(x):
+        return "dask"
+    return None
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """The Array API namespace of ``arrays`` (for code handed arrays rather than a model)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    name = name.rsplit(".", 1)[-1]
+    if name not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"dtype={dtype!r} is not a floating dtype xpnet trains in; "
+            f"use dtype='float32' (the default) or dtype='float64'"
+        )
+    return name
+
+
+class Backend:
+    """An array library bound to a device, a float dtype and a seeded generator.
+
+    Attributes:
+        name: "numpy", "cupy", "torch", "array_api_strict" or the module name of a namespace.
+        xp: the Array API namespace used by every layer, loss and optimizer.
+        device: the device arrays are created on (None where the library has one device).
+        dtype: the float dtype of parameters and activations (an ``xp`` dtype object).
+        dtype_name: "float32" or "float64".
+        seed: the integer the generators were seeded with.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        xp: Any,
+        device: Any = None,
+        dtype: Any = "float32",
+        random_state: int | None = None,
+        module: Any = None,
+    ) -> None:
+        self.name = name
+        self.xp = xp
+        self.device = device
+        self.dtype_name = _dtype_name(dtype)
+        self.dtype = getattr(xp, self.dtype_name)
+        self.index_dtype = xp.int64
+        self._module = module
+        if random_state is None:
+            random_state = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+        elif not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
+            raise TypeError(
+                f"random_state={random_state!r} must be an int or None; pass e.g. random_state=0"
+            )
+        self.seed = int(random_state)
+        # legacy RandomState: random_state=42 draws exactly the seeds' np.random.seed(42) weights
+        self.host_rng = np.random.RandomState(self.seed)
+        self._device_rng = self._make_device_rng(self.seed + 1)
+
+    # ----------------------------------------------------------------- description
+    @property
+    def spec(self) -> str:
+        """The ``backend=`` string that rebuilds this backend (e.g. "torch:cuda:0")."""
+        dev = self.device_name
+        return self.name if dev in ("cpu", "") else f"{self.name}:{dev}"
+
+    @property
+    def device_name(self) -> str:
+        """A short human name for the device ("cpu", "cuda:0", "device1")."""
+        if self.name == "cupy":
+            return f"cuda:{self.device.id}"
+        if self.name == "torch":
+            return str(self.device)
+        if self.name == "array_api_strict":
+            return "cpu" if self.device is None else str(self.device).split("'")[1].lower()
+        return "cpu" if self.device is None else str(self.device)
+
+    @property
+    def is_gpu(self) -> bool:
+        """True for devices whose work runs asynchronously (CUDA)."""
+        return self.name == "cupy" or (self.name == "torch" and self.device.type == "cuda")
+
+    def __repr__(self) -> str:
+        return f"Backend({self.spec!r}, dtype={self.dtype_name!r}, seed={self.seed})"
+
+    # ----------------------------------------------------------------- moving data
+    def owns(self, x: Any) -> bool:
+        """True if ``x`` is an array of this backend's library (used as it is)."""
+        lib = library_of(x)
+        return lib == self.name or (self._module is not None and lib is None and
+                                    hasattr(x, "__array_namespace__"))
+
+    def asarray(self, x: Any, dtype: Any = None, name: str = "x") -> Any:
+        """Move host data (NumPy arrays, lists) onto this backend once.
+
+        Arrays already on this backend are returned as they are (cast if ``dtype`` differs);
+        arrays of another library raise TypeError rather than being copied silently.
+        ``dtype=None`` means the backend's float dtype; pass ``"int64"`` for labels.
+        """
+        xp = self.xp
+        target = self.dtype if dtype is None else (
+            getattr(xp, dtype) if isinstance(dtype, str) else dtype)
+        lib = library_of(x)
+        if self.owns(x):
+            return x if x.dtype == target else xp.astype(x, target)
+        if lib not in (None, "numpy"):
+            raise TypeError(
+                f"{name} is a {lib} array but this model runs on backend={self.spec!r}; "
+                f"pass a NumPy array (moved once) or an array of the model's own library"
+            )
+        host = np.asarray(x)
+        return xp.asarray(host, dtype=target, device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy ``x`` (an array of any supported library, or host data) to a NumPy array."""
+        lib = library_of(x)
+        if lib == "cupy":
+            return x.get()
+        if lib == "torch":
+            return x.detach().cpu().numpy()
+        if lib == "array_api_strict":
+            import array_api_strict  # noqa: PLC0415 - only reached with strict arrays
+
+            return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+        if lib is None and hasattr(x, "__dlpack__") and not isinstance(x, np.ndarray):
+            return np.from_dlpack(x)
+        return np.asarray(x)
+
+    def to_float(self, x: Any) -> float:
+        """A 0-d array (or scalar) as a Python float: one host sync."""
+        return float(self.to_numpy(x))
+
+    def sync(self) -> None:
+        """Wait for queued device work (before reading a clock)."""
+        if self.name == "cupy":
+            self._module.cuda.get_current_stream().synchronize()
+        elif self.name == "torch" and self.device.type == "cuda":
+            self._module.cuda.synchronize(self.device)
+
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any = None) -> Any:
+        """Zeros of the model's dtype on the model's device."""
+        return self.xp.zeros(shape, dtype=self.dtype if dtype is None else dtype,
+                             device=self.device)
+
+    # ----------------------------------------------------------------- randomness
+    def _make_device_rng(self, seed: int) -> Any:
+        if self.name == "cupy":
+            with self.device:
+                return self._module.random.RandomState(seed)
+        if self.name == "torch":
+            gen = self._module.Generator(device=self.device)
+            gen.manual_seed(seed)
+            return gen
+        return np.random.default_rng(seed)  # numpy, and host draws moved once elsewhere
+
+    def host_normal(self, shape: tuple[int, ...], std: float = 1.0) -> Any:
+        """N(0, std^2) drawn on the host from the seed, then moved once.
+
+        Used for initial weights, so the same seed gives the same weights on every backend.
+        """
+        return self.xp.asarray(self.host_init(shape, std), device=self.device)
+
+    def host_init(self, shape: tuple[int, ...], scale: float | str) -> np.ndarray:
+        """A host (NumPy) array of the model's dtype: N(0, scale^2) from the seed, or the
+        constant rule "ones" / "zeros"."""
+        if scale == "ones":
+            return np.ones(shape, dtype=self.dtype_name)
+        if scale == "zeros":
+            return np.zeros(shape, dtype=self.dtype_name)
+        return (self.host_rng.standard_normal(shape) * scale).astype(self.dtype_name)
+
+    def flat_from_host(self, parts: list[np.ndarray]) -> Any:
+        """Concatenate host arrays into one flat buffer and move it to the device once."""
+        flat = np.concatenate([np.asarray(p, dtype=self.dtype_name).ravel() for p in parts])
+        return self.xp.asarray(flat, device=self.device)
+
+    def normal(self, shape: tuple[int, ...], std: float = 1.0) -> Any:
+        """N(0, std^2) drawn on the device."""
+        if self.name == "cupy":
+            with self.device:
+                return self._device_rng.standard_normal(shape, dtype=self.dtype_name) * std
+        if self.name == "torch":
+            return self._module.randn(shape, generator=self._device_rng, device=self.device,
+                                      dtype=self.dtype) * std
+        draw = self._device_rng.standard_normal(shape, dtype=self.dtype_name) * std
+        return self._from_host(draw)
+
+    def uniform(self, shape: tuple[int, ...]) -> Any:
+        """U[0, 1) drawn on the device."""
+        if self.name == "cupy":
+            with self.device:
+                return self._device_rng.random_sample(shape, dtype=self.dtype_name)
+        if self.name == "torch":
+            return self._module.rand(shape, generator=self._device_rng, device=self.device,
+                                     dtype=self.dtype)
+        return self._from_host(self._device_rng.random(shape, dtype=self.dtype_name))
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of ``range(n)`` as an index array on the device."""
+        if self.name == "cupy":
+            with self.device:
+                return self._device_rng.permutation(n)
+        if self.name == "torch":
+            return self._module.randperm(n, generator=self._device_rng, device=self.device)
+        return self._from_host(self._device_rng.permutation(n))
+
+    def dropout_mask(self, shape: tuple[int, ...], keep_prob: float) -> Any:
+        """Inverted-dropout mask: 1/keep_prob with probability keep_prob, else 0."""
+        keep = self.uniform(shape) < keep_prob
+        return self.xp.astype(keep, self.dtype) * (1.0 / keep_prob)
+
+    def _from_host(self, arr: np.ndarray) -> Any:
+        if self.name == "numpy":
+            return arr
+        return self.xp.asarray(arr, device=self.device)
+
+
+# --------------------------------------------------------------------- resolution
+def _import(module: str, fix: str, backend: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"backend={backend!r} needs {module}, which is not installed; fix: {fix}"
+        ) from err
+
+
+def _split_spec(spec: str) -> tuple[str, str | None]:
+    name, _, device = spec.strip().partition(":")
+    name = name.lower().replace("-", "_")
+    if name in ("np",):
+        name = "numpy"
+    if name in ("strict", "array_api_strict"):
+        name = "array_api_strict"
+    return name, (device or None)
+
+
+def _resolve_name(name: str, device: str | None, spec: str) -> tuple[Any, Any, Any]:
+    """(xp, device, module) for a backend name."""
+    if name == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"backend={spec!r}: NumPy runs on the CPU only; use backend='numpy'")
+        return array_api_compat.array_namespace(np.empty(0)), None, np
+    if name == "cupy":
+        cupy = _import("cupy", _CUPY_FIX, spec)
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as err:  # CUDA driver missing or broken
+            raise BackendUnavailableError(
+                f"backend={spec!r}: CuPy is installed but no usable NVIDIA GPU was found ({err}); "
+                f"run on a machine with a GPU and CUDA driver, or use backend='numpy'"
+            ) from err
+        index = int(device.replace("cuda", "").lstrip(":") or 0) if device else 0
+        if count == 0 or index >= count:
+            raise BackendUnavailableError(
+                f"backend={spec!r}: {count} CUDA device(s) visible; use backend='numpy' here"
+            )
+        import array_api_compat.cupy as xp_cupy  # noqa: PLC0415
+
+        return xp_cupy, cupy.cuda.Device(index), cupy
+    if name == "torch":
+        torch = _import("torch", 'pip install "xpnet[torch]" (CPU: pip install torch)', spec)
+        dev = torch.device(device or "cpu")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"backend={spec!r}: this PyTorch build sees no CUDA GPU; "
+                f"use backend='torch' (CPU) or install a CUDA build of PyTorch on a GPU machine"
+            )
+        import array_api_compat.torch as xp_torch  # noqa: PLC0415
+
+        return xp_torch, dev, torch
+    if name == "array_api_strict":
+        strict = _import("array_api_strict", 'pip install "xpnet[test]"', spec)
+        dev = strict.Device(device) if device else None
+        return strict, dev, strict
+    raise ValueError(
+        f"backend={spec!r} is not a known backend; use one of {', '.join(BACKEND_NAMES)} "
+        f"(optionally with ':device', e.g. 'torch:cuda'), a namespace module, or a Backend"
+    )
+
+
+def get_backend(
+    backend: Any = "numpy", dtype: Any = "float32", random_state: int | None = None
+) -> Backend:
+    """Resolve ``backend=`` once into a :class:`Backend`.
+
+    Args:
+        backend: "numpy" (default), "cupy", "torch", "torch:cuda", "array_api_strict",
+            "array_api_strict:device1", a namespace module, or a Backend (returned as is
+            when dtype matches).
+        dtype: "float32" (default) or "float64".
+        random_state: seed for initial weights (host) and device draws.
+
+    Raises:
+        ValueError: unknown backend name or non-float dtype.
+        BackendUnavailableError: the library is not installed or there is no GPU.
+    """
+    if isinstance(backend, Backend):
+        if backend.dtype_name == _dtype_name(dtype) and random_state in (None, backend.seed):
+            return backend
+        return Backend(backend.name, backend.xp, backend.device, dtype, random_state,
+                       backend._module)
+    if backend is None:
+        backend = "numpy"
+    if isinstance(backend, types.ModuleType):
+        mod_name = backend.__name__.split(".")[-1]
+        if mod_name in BACKEND_NAMES:
+            backend = mod_name
+        elif hasattr(backend, "__array_api_version__"):
+            return Backend(backend.__name__, backend, None, dtype, random_state, backend)
+        else:
+            raise ValueError(
+                f"backend={backend.__name__!r} is a module but not an Array API namespace "
+                f"(no __array_api_version__); pass one of {', '.join(BACKEND_NAMES)}"
+            )
+    if not isinstance(backend, str):
+        raise TypeError(
+            f"backend={backend!r} must be a string such as 'numpy' or 'torch:cuda', "
+            f"a namespace module or a Backend"
+        )
+    name, device = _split_spec(backend)
+    xp, dev, module = _resolve_name(name, device, backend)
+    return Backend(name, xp, dev, dtype, random_state, module)

@@ -1,0 +1,458 @@
+"""Datasets as NumPy arrays: scikit-learn toy sets and the (Fashion-)MNIST IDX files.
+
+This is a host-side edge of the library, so it uses NumPy directly; move the arrays to a
+device with the backend of your choice.
+
+MNIST and Fashion-MNIST are looked for, in this order, in ``path``, ``$XPNET_DATA/<name>``,
+``~/.xpnet/datasets/<name>`` and ``/usr/share/datasets/<name>`` (where Debian's
+``dataset-fashion-mnist`` package installs Fashion-MNIST); see :func:`data_dirs`.
+With ``download=True`` missing files are fetched from :data:`MIRRORS` and checked against
+the published digests before they are kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "FASHION_CLASSES",
+    "MIRRORS",
+    "MD5",
+    "SHA256",
+    "SYSTEM_DATA_DIR",
+    "Split",
+    "data_dirs",
+    "load_breast_cancer_split",
+    "load_dataset",
+    "load_digits_split",
+    "load_fashion_mnist",
+    "load_mnist",
+    "read_idx",
+]
+
+DATASETS: tuple[str, ...] = ("breast_cancer", "digits", "fashion_mnist", "mnist")
+"""Names accepted by :func:`load_dataset` (aliases: ``breast-cancer``, ``cancer``,
+``fashion-mnist``)."""
+
+_ALIASES = {
+    "breast_cancer": "breast_cancer",
+    "breast-cancer": "breast_cancer",
+    "cancer": "breast_cancer",
+    "digits": "digits",
+    "fashion_mnist": "fashion_mnist",
+    "fashion-mnist": "fashion_mnist",
+    "mnist": "mnist",
+}
+
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+"""System-wide data directory (Debian's ``dataset-fashion-mnist`` installs here)."""
+
+MIRRORS: dict[str, list[str]] = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/"],
+    "fashion-mnist": [
+        # The S3 *website* endpoint serves plain HTTP only; the digests below protect it.
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ],
+}
+"""Base URLs to download from, tried in order, per data directory name."""
+
+SHA256: dict[str, dict[str, str]] = {"mnist": {}, "fashion-mnist": {}}
+"""SHA-256 digests of the downloaded files (directory name -> file name -> hex digest).
+
+The upstream projects publish MD5 digests only (see :data:`MD5`); add SHA-256 digests here
+and they are checked too. Every known digest is verified."""
+
+MD5: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+"""Published MD5 digests of the ``.gz`` files (as used by torchvision)."""
+
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+_IDX_TYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A train / validation / test split; features ``(n, d)``, labels int64 ``(n,)``."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(
+            f"{k}={getattr(self, k).shape}"
+            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        )
+        return f"Split({shapes}, dtype={self.x_train.dtype}, classes={len(self.target_names)})"
+
+
+# --------------------------------------------------------------------------- sklearn sets
+
+
+def _sklearn_split(x: np.ndarray, y: np.ndarray, random_state: int):
+    from sklearn.model_selection import train_test_split
+
+    x_train_all, x_test, y_train_all, y_test = train_test_split(
+        x, y, stratify=y, test_size=0.2, random_state=random_state
+    )
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_train_all, y_train_all, stratify=y_train_all, test_size=0.2, random_state=random_state
+    )
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def _make_split(xs, ys, feature_names, target_names, dtype) -> Split:
+    x_train, x_val, x_test = (np.asarray(x, dtype=np.dtype(dtype)) for x in xs)
+    y_train, y_val, y_test = (np.asarray(y, dtype=np.int64) for y in ys)
+    return Split(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        tuple(str(f) for f in feature_names),
+        tuple(str(t) for t in target_names),
+    )
+
+
+def load_breast_cancer_split(
+    random_state: int = 42, dtype: Any = "float32", scale: bool = True
+) -> Split:
+    """Wisconsin breast cancer, split 364 / 91 / 114 (stratified, 30 features).
+
+    The test set is 20% of the data, the validation set 20% of the rest, both stratified
+    with ``random_state``. With ``scale`` a ``StandardScaler`` fitted on the training rows
+    is applied to all three parts.
+    """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    bunch = load_breast_cancer()
+    x_train, y_train, x_val, y_val, x_test, y_test = _sklearn_split(
+        bunch.data, bunch.target, random_state
+    )
+    if scale:
+        scaler = StandardScaler().fit(x_train)
+        x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
+    return _make_split(
+        (x_train, x_val, x_test),
+        (y_train, y_val, y_test),
+        bunch.feature_names,
+        bunch.target_names,
+        dtype,
+    )
+
+
+def load_digits_split(random_state: int = 42, dtype: Any = "float32", scale: bool = True) -> Split:
+    """Scikit-learn's 8x8 digits (64 features, 10 classes), split like the breast cancer set.
+
+    With ``scale`` the pixels (0..16) are divided by 16 to lie in ``[0, 1]``.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x_train, y_train, x_val, y_val, x_test, y_test = _sklearn_split(
+        bunch.data, bunch.target, random_state
+    )
+    if scale:
+        x_train, x_val, x_test = (x / 16.0 for x in (x_train, x_val, x_test))
+    return _make_split(
+        (x_train, x_val, x_test),
+        (y_train, y_val, y_test),
+        bunch.feature_names,
+        bunch.target_names,
+        dtype,
+    )
+
+
+# --------------------------------------------------------------------------- IDX files
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (plain or gzip-compressed) into a native-endian array.
+
+    Raises ``ValueError`` for a bad magic number or when the data size does not match the
+    dimensions in the header (a truncated or padded file).
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (gzip.BadGzipFile, EOFError) as e:
+        raise ValueError(f"corrupt IDX file {path}: {e}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"not an IDX file {path}: bad magic number {data[:4].hex() or '-'}")
+    ndim = data[3]
+    if not 1 <= ndim <= 4:
+        raise ValueError(f"not an IDX file {path}: {ndim} dimensions (expected 1 to 4)")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"corrupt IDX file {path}: header truncated")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = _IDX_TYPES[data[2]]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = len(data) - header
+    if found != expected:
+        raise ValueError(
+            f"corrupt IDX file {path}: expected {expected} bytes of data, found {found}"
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+
+
+def _dir_name(name: str) -> str:
+    key = _ALIASES.get(name.lower())
+    if key not in ("mnist", "fashion_mnist"):
+        raise ValueError(f"name must be 'mnist' or 'fashion-mnist', got {name!r}")
+    return key.replace("_", "-")
+
+
+def data_dirs(name: str, path: str | os.PathLike | None = None) -> list[Path]:
+    """Directories searched for dataset ``name`` ("mnist" or "fashion-mnist"), in order.
+
+    ``path`` (if given), ``$XPNET_DATA/<name>`` (if set), ``~/.xpnet/datasets/<name>`` and
+    ``SYSTEM_DATA_DIR/<name>``.
+    """
+    name = _dir_name(name)
+    dirs = [Path(path).expanduser()] if path is not None else []
+    if os.environ.get("XPNET_DATA"):
+        dirs.append(Path(os.environ["XPNET_DATA"]).expanduser() / name)
+    dirs.append(Path.home() / ".xpnet" / "datasets" / name)
+    dirs.append(SYSTEM_DATA_DIR / name)
+    return dirs
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to the file ``dest`` (tests replace this function)."""
+    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out)
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download(name: str, filename: str, target: Path) -> Path:
+    """Fetch ``filename`` from the first mirror that answers, verify it, move it into place."""
+    target.mkdir(parents=True, exist_ok=True)
+    dest = target / filename
+    errors = []
+    for base in MIRRORS[name]:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=target)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            try:
+                _fetch(base + filename, tmp)
+            except OSError as e:  # URLError is an OSError: try the next mirror
+                errors.append(f"{base + filename}: {e}")
+                continue
+            for algorithm, table in (("sha256", SHA256), ("md5", MD5)):
+                expected = table.get(name, {}).get(filename)
+                if expected is None:
+                    continue
+                actual = _digest(tmp, algorithm)
+                if actual != expected.lower():
+                    raise ValueError(
+                        f"{algorithm} mismatch for downloaded file {filename} from {base}: "
+                        f"expected {expected}, got {actual}"
+                    )
+            os.replace(tmp, dest)
+            return dest
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise OSError(f"could not download {filename}: " + "; ".join(errors))
+
+
+def _load_idx_pair(
+    name: str, path, kind: str, download: bool, flatten: bool, normalize: bool, dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    if kind not in _FILES:
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
+    name = _dir_name(name)
+    stems = _FILES[kind]
+    dirs = data_dirs(name, path)
+    files = None
+    for d in dirs:
+        found = [_find(d, stem) for stem in stems]
+        if all(found):
+            files = found
+            break
+    if files is None and download:
+        target = dirs[0]  # path, else $XPNET_DATA/<name>, else ~/.xpnet/datasets/<name>
+        files = [_find(target, s) or _download(name, f"{s}.gz", target) for s in stems]
+    if files is None:
+        searched = "\n".join(f"  {d}" for d in dirs)
+        raise FileNotFoundError(
+            f"{name} {kind} files ({stems[0]}[.gz], {stems[1]}[.gz]) not found in:\n"
+            f"{searched}\nPass path=<directory>, set XPNET_DATA=<dir> (files in <dir>/{name}), "
+            f"install the Debian package dataset-fashion-mnist (Fashion-MNIST only), "
+            f"or pass download=True."
+        )
+    images, labels = read_idx(files[0]), read_idx(files[1])
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(
+            f"expected images of shape (n, rows, cols) and labels of shape (n,), got "
+            f"{images.shape} from {files[0]} and {labels.shape} from {files[1]}"
+        )
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{len(images)} images in {files[0]} but {len(labels)} labels in {files[1]}"
+        )
+    x = images.reshape(len(images), -1) if flatten else images
+    if dtype is not None or normalize:
+        x = x.astype(np.dtype(dtype if dtype is not None else "float32"))
+    if normalize:
+        x /= 255
+    return x, labels.astype(np.int64)
+
+
+def load_mnist(
+    path: str | os.PathLike | None = None,
+    kind: str = "train",
+    *,
+    download: bool = False,
+    flatten: bool = True,
+    normalize: bool = True,
+    dtype: Any = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load MNIST ``kind`` ("train" 60000 or "test" 10000 rows) as ``(images, labels)``.
+
+    Images are ``(n, 784)`` (``(n, 28, 28)`` unless ``flatten``), scaled to ``[0, 1]`` when
+    ``normalize``, cast to ``dtype`` (``None`` keeps uint8 when not normalizing); labels are
+    int64. See :func:`data_dirs` for where the files are looked for.
+    """
+    return _load_idx_pair("mnist", path, kind, download, flatten, normalize, dtype)
+
+
+def load_fashion_mnist(
+    path: str | os.PathLike | None = None,
+    kind: str = "train",
+    *,
+    download: bool = False,
+    flatten: bool = True,
+    normalize: bool = True,
+    dtype: Any = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load Fashion-MNIST ``kind`` ("train" or "test"); same conventions as :func:`load_mnist`."""
+    return _load_idx_pair("fashion-mnist", path, kind, download, flatten, normalize, dtype)
+
+
+def _load_idx_split(
+    name: str,
+    *,
+    path: str | os.PathLike | None = None,
+    download: bool = False,
+    validation_fraction: float = 0.1,
+    n_train: int | None = None,
+    dtype: Any = "float32",
+    scale: bool = True,
+) -> Split:
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    kw = dict(download=download, normalize=scale, dtype=dtype)
+    x, y = _load_idx_pair(name, path, "train", flatten=True, **kw)
+    x_test, y_test = _load_idx_pair(name, path, "test", flatten=True, **kw)
+    if n_train is not None:
+        x, y = x[:n_train], y[:n_train]
+    n_fit = len(x) - int(round(len(x) * validation_fraction))
+    classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(i) for i in range(10))
+    return Split(
+        x[:n_fit],
+        y[:n_fit],
+        x[n_fit:],
+        y[n_fit:],
+        x_test,
+        y_test,
+        tuple(f"pixel_{i}" for i in range(x.shape[1])),
+        classes,
+    )
+
+
+def load_dataset(name: str, **kw: Any) -> Split:
+    """Load a dataset by name (see :data:`DATASETS`) as a :class:`Split`.
+
+    ``breast_cancer`` and ``digits`` take ``random_state``, ``dtype`` and ``scale``.
+    ``mnist`` and ``fashion_mnist`` take ``path``, ``download``, ``dtype``, ``scale``
+    (divide by 255), ``n_train`` (keep only the first ``n_train`` training rows, for quick
+    runs) and ``validation_fraction`` (default 0.1): the validation rows are the last ones
+    of the (possibly shortened) training set, so the split is deterministic.
+    """
+    key = _ALIASES.get(name.lower()) if isinstance(name, str) else None
+    if key is None:
+        raise ValueError(
+            f"load_dataset: unknown dataset name={name!r}; valid names are "
+            f"{', '.join(DATASETS)} (aliases: breast-cancer, cancer, fashion-mnist)"
+        )
+    if key == "breast_cancer":
+        return load_breast_cancer_split(**kw)
+    if key == "digits":
+        return load_digits_split(**kw)
+    return _load_idx_split(key.replace("_", "-"), **kw)

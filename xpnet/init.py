@@ -1,0 +1,63 @@
+"""Weight initializers by name: the standard deviation each rule gives a layer.
+
+Weights are drawn on the host from the model's seed and moved once (see ``Backend.host_normal``),
+so the same ``random_state`` starts every backend from the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["INITIALIZERS", "init_scale", "init_weight"]
+
+#: accepted names (aliases map to one rule)
+INITIALIZERS = {
+    "ones": "ones", "constant": "ones", "zeros": "zeros",
+    "normal": "normal", "std": "normal",
+    "xavier": "xavier", "glorot": "xavier",
+    "lecun": "lecun", "sigmoid": "lecun", "tanh": "lecun",
+    "he": "he", "relu": "he", "kaiming": "he",
+}
+
+
+def _rule(init: str | float) -> str | float:
+    if isinstance(init, bool):
+        raise TypeError(f"weight_init={init!r} must be a name or a float standard deviation")
+    if isinstance(init, (int, float)):
+        if not math.isfinite(init) or init < 0:
+            raise ValueError(f"weight_init={init!r}: a standard deviation must be finite and >= 0")
+        return float(init)
+    if not isinstance(init, str):
+        raise TypeError(f"weight_init={init!r} must be a name or a float standard deviation")
+    key = init.lower()
+    if key not in INITIALIZERS:
+        raise ValueError(
+            f"weight_init={init!r} is not a known initializer; use one of "
+            f"{', '.join(sorted(INITIALIZERS))} or a float standard deviation"
+        )
+    return INITIALIZERS[key]
+
+
+def init_scale(init: str | float, fan_in: int, fan_out: int) -> float | str:
+    """Standard deviation of the normal draw for a (fan_in, fan_out) weight.
+
+    "normal": 1; "xavier"/"glorot": sqrt(2 / (fan_in + fan_out)); "lecun"/"sigmoid":
+    sqrt(1 / fan_in); "he"/"relu": sqrt(2 / fan_in); a float is the std itself.
+    Returns "ones" or "zeros" for the constant rules.
+    """
+    rule = _rule(init)
+    if isinstance(rule, float):
+        return rule
+    return {
+        "normal": 1.0,
+        "xavier": math.sqrt(2.0 / (fan_in + fan_out)),
+        "lecun": math.sqrt(1.0 / fan_in),
+        "he": math.sqrt(2.0 / fan_in),
+    }.get(rule, rule)
+
+
+def init_weight(backend: Any, init: str | float, fan_in: int, fan_out: int) -> Any:
+    """A (fan_in, fan_out) weight on ``backend`` initialized by the rule ``init``."""
+    host = backend.host_init((fan_in, fan_out), init_scale(init, fan_in, fan_out))
+    return backend.xp.asarray(host, device=backend.device)

@@ -1,0 +1,127 @@
+"""Losses (last layers) and weight penalties, written once against ``xp``.
+
+A loss has ``forward(y, t) -> 0-d array`` (the mean over samples; no host sync) and
+``backward(dout=1.0) -> dy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import namespace_of
+from .layers import sigmoid
+
+__all__ = ["SoftmaxCrossEntropy", "SoftmaxWithLoss", "BinaryCrossEntropy", "MeanSquaredError",
+           "LOSSES", "softmax", "binary_cross_entropy_from_logits", "penalty", "penalty_grad"]
+
+
+def softmax(xp: Any, z: Any) -> Any:
+    """Row-wise softmax, shifted by the row max so exp never overflows."""
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
+    """Sum over elements of -[y log s(z) + (1 - y) log(1 - s(z))], computed stably as
+    max(z, 0) - z y + log(1 + exp(-|z|))."""
+    return xp.sum(xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z))))
+
+
+class SoftmaxCrossEntropy:
+    """Softmax + cross-entropy, mean over the batch.  Labels: integer classes (N,) or one-hot
+    (N, C).  Backward: (softmax(z) - onehot(t)) / N."""
+
+    def __init__(self, xp: Any = None) -> None:
+        self.xp = xp
+        self.p = self.onehot = None
+
+    def forward(self, z: Any, t: Any) -> Any:
+        xp = self.xp = self.xp or namespace_of(z)
+        shifted = z - xp.max(z, axis=1, keepdims=True)
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=1, keepdims=True)
+        self.p = e / s
+        if t.ndim == 1:
+            classes = xp.arange(z.shape[1], dtype=t.dtype, device=_device(z))
+            self.onehot = xp.astype(t[:, None] == classes, z.dtype)
+        else:
+            self.onehot = xp.astype(t, z.dtype)
+        logp = shifted - xp.log(s)
+        return -xp.sum(logp * self.onehot) / z.shape[0]
+
+    def backward(self, dout: Any = 1.0) -> Any:
+        return (self.p - self.onehot) * (dout / self.p.shape[0])
+
+
+SoftmaxWithLoss = SoftmaxCrossEntropy
+
+
+class BinaryCrossEntropy:
+    """Logistic loss from logits, mean over samples.  Backward: (sigmoid(z) - y) / N."""
+
+    def __init__(self, xp: Any = None) -> None:
+        self.xp = xp
+        self.z = self.y = None
+
+    def forward(self, z: Any, y: Any) -> Any:
+        xp = self.xp = self.xp or namespace_of(z)
+        y = xp.astype(xp.reshape(y, z.shape), z.dtype)
+        self.z, self.y = z, y
+        return binary_cross_entropy_from_logits(xp, z, y) / z.shape[0]
+
+    def backward(self, dout: Any = 1.0) -> Any:
+        return (sigmoid(self.xp, self.z) - self.y) * (dout / self.z.shape[0])
+
+
+class MeanSquaredError:
+    """Half the mean squared error over all elements (scikit-learn's squared loss).
+    Backward: (y - t) / size."""
+
+    def __init__(self, xp: Any = None) -> None:
+        self.xp = xp
+        self.diff = None
+
+    def forward(self, y: Any, t: Any) -> Any:
+        xp = self.xp = self.xp or namespace_of(y)
+        self.diff = y - xp.astype(xp.reshape(t, y.shape), y.dtype)
+        return xp.sum(self.diff * self.diff) / (2.0 * _size(y))
+
+    def backward(self, dout: Any = 1.0) -> Any:
+        return self.diff * (dout / _size(self.diff))
+
+
+#: loss names -> classes
+LOSSES = {"softmax_cross_entropy": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+          "binary_cross_entropy": BinaryCrossEntropy, "mse": MeanSquaredError,
+          "squared_error": MeanSquaredError}
+
+
+def penalty(xp: Any, w: Any, l1: float, l2: float) -> Any:
+    """l1 * sum|w| + l2 / 2 * sum w^2 (the seeds' reg_loss and the book's weight decay)."""
+    total = 0.0
+    if l1:
+        total = total + l1 * xp.sum(xp.abs(w))
+    if l2:
+        total = total + (0.5 * l2) * xp.sum(w * w)
+    return total
+
+
+def penalty_grad(xp: Any, w: Any, l1: float, l2: float) -> Any:
+    """Gradient of :func:`penalty`: l1 * sign(w) + l2 * w (0.0 when both are zero)."""
+    grad = 0.0
+    if l1:
+        grad = l1 * xp.sign(w)
+    if l2:
+        grad = grad + l2 * w
+    return grad
+
+
+def _size(x: Any) -> int:
+    n = 1
+    for d in x.shape:
+        n *= d
+    return n
+
+
+def _device(x: Any) -> Any:
+    return getattr(x, "device", None)

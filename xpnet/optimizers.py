@@ -1,0 +1,222 @@
+"""Optimizers with the book's ``update(params, grads)`` on dicts of arrays of any backend.
+
+Each follows its published rule and updates ``params`` in place (so views into a flat parameter
+buffer, and layers reading the dict, see the change). State is created lazily with
+``zeros_like``.  Training hands the whole flat parameter buffer over as ONE entry, so a step is a
+few whole-buffer operations instead of a handful per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from .backend import namespace_of
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
+           "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]
+
+
+class Optimizer:
+    """Base class.  ``lr`` may be changed between steps (learning-rate schedules do)."""
+
+    def __init__(self, lr: float) -> None:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 \
+                or not math.isfinite(lr):
+            raise ValueError(f"lr={lr!r} must be a positive finite number, e.g. lr=0.01")
+        self.lr = float(lr)
+        self.state: dict[str, dict[str, Any]] = {}
+        self.xp: Any = None  # found from the first parameter, once
+
+    def _slot(self, key: str, like: Any, *names: str) -> list[Any]:
+        """The optimizer's per-parameter state arrays, created as zeros on first use."""
+        slot = self.state.get(key)
+        if slot is None or slot[names[0]].shape != like.shape:
+            self.xp = self.xp or namespace_of(like)
+            slot = self.state[key] = {n: self.xp.zeros_like(like) for n in names}
+        return [slot[n] for n in names]
+
+    def update(self, params: MutableMapping[str, Any], grads: Mapping[str, Any]) -> None:
+        """Apply one step to every ``params[key]`` that has a ``grads[key]``."""
+        for key, g in grads.items():
+            self.step(key, params[key], g)
+
+    def step(self, key: str, p: Any, g: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the accumulated state (moments, step count)."""
+        self.state.clear()
+
+
+class SGD(Optimizer):
+    """w <- w - lr g"""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__(lr)
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    """v <- mu v - lr g;  w <- w + v  (Polyak's heavy ball)"""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = _unit("momentum", momentum)
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        (v,) = self._slot(key, p, "v")
+        v *= self.momentum
+        v -= self.lr * g
+        p += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum (Sutskever et al. 2013, as in PyTorch's ``nesterov=True``):
+    w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g"""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = _unit("momentum", momentum)
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        (v,) = self._slot(key, p, "v")
+        mu = self.momentum
+        p += (mu * mu) * v
+        p -= ((1.0 + mu) * self.lr) * g
+        v *= mu
+        v -= self.lr * g
+
+
+class AdaGrad(Optimizer):
+    """h <- h + g^2;  w <- w - lr g / (sqrt(h) + eps)"""
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        self.eps = eps
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        (h,) = self._slot(key, p, "h")
+        h += g * g
+        p -= self.lr * g / (self.xp.sqrt(h) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """h <- d h + (1 - d) g^2;  w <- w - lr g / (sqrt(h) + eps)"""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
+        super().__init__(lr)
+        self.decay_rate, self.eps = _unit("decay_rate", decay_rate), eps
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        (h,) = self._slot(key, p, "h")
+        h *= self.decay_rate
+        h += (1.0 - self.decay_rate) * (g * g)
+        p -= self.lr * g / (self.xp.sqrt(h) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction:
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    w <- w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+
+    Computed in the paper's efficient form (Section 2): lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),
+    w <- w - lr_t m / (sqrt(v) + eps sqrt(1 - b2^t)), which is algebraically the same.
+    """
+
+    weight_decay = 0.0
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.beta1, self.beta2 = _unit("beta1", beta1), _unit("beta2", beta2)
+        self.eps = eps
+        self.t: dict[str, int] = {}
+
+    def step(self, key: str, p: Any, g: Any) -> None:
+        m, v = self._slot(key, p, "m", "v")
+        t = self.t[key] = self.t.get(key, 0) + 1
+        b1, b2 = self.beta1, self.beta2
+        if self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        c2 = math.sqrt(1.0 - b2**t)
+        lr_t = self.lr * c2 / (1.0 - b1**t)
+        p -= lr_t * m / (self.xp.sqrt(v) + self.eps * c2)
+
+    def reset(self) -> None:
+        super().reset()
+        self.t.clear()
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd) first."""
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, beta1, beta2, eps)
+        self.weight_decay = float(weight_decay)
+
+
+#: optimizer names (case-insensitive) -> classes
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+              "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def make_optimizer(optimizer: str | Optimizer, **params: Any) -> Optimizer:
+    """An optimizer from a name ("sgd", "adam", ...) and its parameters, or the instance given."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer={optimizer!r} is not a known optimizer; use one of "
+            f"{', '.join(OPTIMIZERS)} or an xpnet.optimizers.Optimizer instance"
+        )
+    cls = OPTIMIZERS[optimizer.lower()]
+    try:
+        return cls(**params)
+    except TypeError as err:
+        raise TypeError(f"optimizer_param={params!r} does not fit {cls.__name__}: {err}") from None
+
+
+def _unit(name: str, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}={value!r} must be in [0, 1)")
+    return float(value)
+
+
+# ------------------------------------------------------------ learning-rate schedules
+class StepLR:
+    """lr(epoch) = lr0 * gamma ** (epoch // step_size)"""
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.5) -> None:
+        self.step_size, self.gamma = step_size, gamma
+
+    def __call__(self, lr0: float, epoch: int, epochs: int) -> float:
+        return lr0 * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR:
+    """lr(epoch) = lr0 * gamma ** epoch"""
+
+    def __init__(self, gamma: float = 0.95) -> None:
+        self.gamma = gamma
+
+    def __call__(self, lr0: float, epoch: int, epochs: int) -> float:
+        return lr0 * self.gamma**epoch
+
+
+class CosineLR:
+    """lr(epoch) = min_lr + (lr0 - min_lr) * (1 + cos(pi * epoch / epochs)) / 2"""
+
+    def __init__(self, min_lr: float = 0.0) -> None:
+        self.min_lr = min_lr
+
+    def __call__(self, lr0: float, epoch: int, epochs: int) -> float:
+        return self.min_lr + (lr0 - self.min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / epochs))

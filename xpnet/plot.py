@@ -1,0 +1,205 @@
+"""Training curves and benchmark charts written to image files.
+
+Uses matplotlib's object API (``matplotlib.figure.Figure`` rendered by the Agg canvas), so it
+never touches pyplot's global state or the user's interactive backend. Every function writes
+one file (PNG unless ``path`` names another format) and returns its :class:`pathlib.Path`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["history_of", "plot_bench", "plot_curves", "plot_grid", "plot_history"]
+
+# attribute name -> history key, by duck type: seed models, Trainer, scikit-learn estimators
+_ATTRIBUTES = (
+    ("losses", "loss"),
+    ("train_loss_list", "loss"),
+    ("loss_curve_", "loss"),
+    ("val_losses", "val_loss"),
+    ("val_loss_list", "val_loss"),
+    ("train_acc_list", "train_acc"),
+    ("val_acc_list", "val_acc"),
+    ("test_acc_list", "test_acc"),
+    ("validation_scores_", "val_score"),
+)
+
+
+def _floats(values: Any) -> list[float] | None:
+    """``values`` as a list of floats, or None when it is not a non-empty sequence."""
+    if values is None or isinstance(values, (str, bytes, Mapping)):
+        return None
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return out or None
+
+
+def history_of(model: Any) -> dict[str, list[float]]:
+    """Training curves of ``model``, found by duck typing.
+
+    Accepts a mapping of name -> sequence (passed through), an object with a ``history``
+    dict, a seed model (``losses``, ``val_losses``), a Trainer (``train_loss_list``,
+    ``train_acc_list``, ``test_acc_list``, ``val_loss_list``) or a scikit-learn-like
+    estimator (``loss_curve_``, ``validation_scores_``). Result keys are among "loss",
+    "val_loss", "train_acc", "val_acc", "test_acc" and "val_score"; empty curves are left out.
+    """
+    if isinstance(model, Mapping):
+        history = {str(k): v for k, v in ((k, _floats(v)) for k, v in model.items()) if v}
+    elif isinstance(getattr(model, "history", None), Mapping):
+        return history_of(model.history)
+    else:
+        history = {}
+        for attribute, key in _ATTRIBUTES:
+            values = _floats(getattr(model, attribute, None))
+            if values and key not in history:
+                history[key] = values
+    if not history:
+        raise TypeError(
+            f"history_of(model): no training history found on {type(model).__name__} "
+            "(expected a dict of curves, a `history` dict, `losses`/`val_losses`, "
+            "`train_loss_list`/`train_acc_list`/`test_acc_list` or `loss_curve_`)"
+        )
+    return history
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _lines(ax: Any, curves: Mapping[str, Sequence[float]]) -> None:
+    for label, values in curves.items():
+        values = _floats(values) or []
+        ax.plot(range(1, len(values) + 1), values, label=str(label))
+
+
+def plot_history(
+    model_or_history: Any, path: str | os.PathLike, title: str | None = None, *, logy: bool = False
+) -> Path:
+    """Plot the losses (left) and accuracies / scores (right, if any) of a model or history.
+
+    ``model_or_history`` is anything :func:`history_of` accepts; ``logy`` puts the loss
+    panel on a log scale.
+    """
+    history = history_of(model_or_history)
+    losses = {k: v for k, v in history.items() if "loss" in k}
+    metrics = {k: v for k, v in history.items() if "loss" not in k}
+    panels = [(c, name) for c, name in ((losses, "loss"), (metrics, "accuracy / score")) if c]
+    fig = _figure(5.0 * len(panels), 4.0)
+    for i, (curves, ylabel) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        _lines(ax, curves)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if logy and curves is losses:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    title: str | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    ylim: tuple[float, float] | None = None,
+) -> Path:
+    """Compare several curves (e.g. one per optimizer or initializer) on one chart."""
+    if not curves:
+        raise ValueError("plot_curves: curves is empty")
+    fig = _figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    _lines(ax, curves)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_grid(
+    panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]],
+    path: str | os.PathLike,
+    ncols: int = 4,
+    ylim: tuple[float, float] | None = None,
+    suptitle: str | None = None,
+) -> Path:
+    """A grid of small panels, each ``(title, {label: curve})``; the legend is on the last one.
+
+    For example the BatchNorm-versus-none comparison over 16 weight scales, or the best
+    trials of a hyper-parameter search.
+    """
+    if not panels:
+        raise ValueError("plot_grid: panels is empty")
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure(3.0 * ncols, 2.4 * nrows)
+    for i, (title, curves) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _lines(ax, curves)
+        ax.set_title(str(title), fontsize=9)
+        ax.tick_params(labelsize=7)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        if i == len(panels) - 1:
+            ax.legend(fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return _save(fig, path)
+
+
+def plot_bench(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str | None = None
+) -> Path:
+    """Horizontal bars of ``row["seconds_per_epoch"]`` labelled ``backend [device]``.
+
+    Bars are annotated with the time and, when a row has one, its ``speedup``.
+    """
+    if not rows:
+        raise ValueError("plot_bench: rows is empty")
+    labels, seconds, notes = [], [], []
+    for i, row in enumerate(rows):
+        if "backend" not in row or "seconds_per_epoch" not in row:
+            raise ValueError(f"plot_bench: rows[{i}] needs 'backend' and 'seconds_per_epoch'")
+        labels.append(f"{row['backend']} {row.get('device') or ''}".strip())
+        seconds.append(float(row["seconds_per_epoch"]))
+        speedup = row.get("speedup")
+        notes.append(f"{seconds[-1]:.3g} s" + (f"  ({float(speedup):.1f}x)" if speedup else ""))
+    fig = _figure(7.0, 1.0 + 0.45 * len(rows))
+    ax = fig.add_subplot()
+    bars = ax.barh(range(len(rows)), seconds, color="tab:blue")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.bar_label(bars, notes, padding=3, fontsize=8)
+    ax.set_xlim(0, max(seconds) * 1.35 or 1.0)
+    ax.set_xlabel("seconds per epoch")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
