@@ -4,7 +4,7 @@ The same layers, losses and optimizers train on NumPy (default), CuPy (``backend
 PyTorch (``backend="torch"``/``"torch:cuda"``) and ``array_api_strict``.
 """
 
-from . import optimizers
+from . import datasets, optimizers, plot
 from .backend import Backend, BackendUnavailableError, get_backend
 from .layers import (
                      Affine,
@@ -27,7 +27,7 @@ from .trainer import DivergenceError, History, Trainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "Backend", "BackendUnavailableError", "get_backend", "optimizers",
+    "Backend", "BackendUnavailableError", "get_backend", "optimizers", "datasets", "plot",
     "Affine", "BatchNorm", "BatchNormalization", "Dense", "Dropout", "Identity", "ReLU", "Relu",
     "Sigmoid", "Tanh",
     "BinaryCrossEntropy", "MeanSquaredError", "SoftmaxCrossEntropy", "SoftmaxWithLoss",

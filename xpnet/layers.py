@@ -18,8 +18,9 @@ __all__ = ["Layer", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Ident
 
 
 def sigmoid(xp: Any, z: Any) -> Any:
-    """Logistic function via tanh: never overflows, for any finite z."""
-    return 0.5 * xp.tanh(0.5 * z) + 0.5
+    """Logistic function 1 / (1 + exp(-z)); z is floored at -80 so exp never overflows
+    (float32 included), which changes nothing above ~1e-35."""
+    return 1.0 / (1.0 + xp.exp(-xp.maximum(z, -80.0)))
 
 
 class Layer:
@@ -42,11 +43,11 @@ class Dense(Layer):
     """
 
     def __init__(self, params: MutableMapping[str, Any], w_key: str = "W", b_key: str = "b",
-                 input_grad: bool = True) -> None:
+                 input_grad: bool = True, xp: Any = None) -> None:
         super().__init__()
         self.params, self.w_key, self.b_key = params, w_key, b_key
         self.input_grad = input_grad
-        self.xp = namespace_of(params[w_key])
+        self.xp = xp or namespace_of(params[w_key])
         self.x = None
 
     def forward(self, x: Any, train: bool = False) -> Any:
@@ -150,12 +151,13 @@ class BatchNormalization(Layer):
     """
 
     def __init__(self, params: MutableMapping[str, Any], gamma_key: str = "gamma",
-                 beta_key: str = "beta", momentum: float = 0.9, eps: float = 1e-5) -> None:
+                 beta_key: str = "beta", momentum: float = 0.9, eps: float = 1e-5,
+                 xp: Any = None) -> None:
         super().__init__()
         self.params, self.gamma_key, self.beta_key = params, gamma_key, beta_key
         self.momentum, self.eps = momentum, eps
         gamma = params[gamma_key]
-        self.xp = xp = namespace_of(gamma)
+        self.xp = xp = xp or namespace_of(gamma)
         self.running_mean = xp.zeros_like(gamma)
         self.running_var = xp.ones_like(gamma)
         self.xhat = self.std = None

@@ -20,6 +20,7 @@ from .validation import (
     check_class_labels,
     check_features,
     check_fraction,
+    check_hidden_sizes,
     check_lengths,
     check_positive,
     check_targets,
@@ -55,10 +56,7 @@ class MultiLayerNetExtend:
                  dtype: Any = "float32", random_state: int | None = None) -> None:
         self.input_size = check_positive("input_size", input_size, integer=True)
         self.output_size = check_positive("output_size", output_size, integer=True)
-        if isinstance(hidden_size_list, int):
-            hidden_size_list = [hidden_size_list]
-        self.hidden_size_list = [check_positive(f"hidden_size_list[{i}]", h, integer=True)
-                                 for i, h in enumerate(hidden_size_list)]
+        self.hidden_size_list = check_hidden_sizes("hidden_size_list", hidden_size_list)
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = check_choice("activation", activation, L.ACTIVATIONS)
         self.loss_name = check_choice("loss", loss, LOSSES)
@@ -115,15 +113,15 @@ class MultiLayerNetExtend:
         act = L.ACTIVATIONS[self.activation]
         n = self.hidden_layer_num
         for i in range(1, n + 1):
-            self.layers[f"Affine{i}"] = L.Dense(self.params, f"W{i}", f"b{i}", input_grad=i > 1)
+            self.layers[f"Affine{i}"] = L.Dense(self.params, f"W{i}", f"b{i}", i > 1, self.xp)
             if self.use_batchnorm:
                 self.layers[f"BatchNorm{i}"] = L.BatchNormalization(
-                    self.params, f"gamma{i}", f"beta{i}")
+                    self.params, f"gamma{i}", f"beta{i}", xp=self.xp)
             self.layers[f"Activation_function{i}"] = act(self.xp)
             if self.use_dropout:
                 self.layers[f"Dropout{i}"] = L.Dropout(self.backend, self.dropout_ratio)
-        self.layers[f"Affine{n + 1}"] = L.Dense(self.params, f"W{n + 1}", f"b{n + 1}",
-                                                input_grad=n > 0)
+        self.layers[f"Affine{n + 1}"] = L.Dense(self.params, f"W{n + 1}", f"b{n + 1}", n > 0,
+                                                self.xp)
         self.last_layer = LOSSES[self.loss_name](self.xp)
         self._reversed = list(self.layers.values())[::-1]
 
@@ -146,7 +144,7 @@ class MultiLayerNetExtend:
     def _t(self, t: Any, name: str = "t") -> Any:
         if self.loss_name in ("softmax_cross_entropy", "cross_entropy"):
             return check_class_labels(t, self.backend, self.output_size, name)
-        return check_targets(t, self.backend, name)
+        return check_targets(t, self.backend, name, n_outputs=self.output_size)
 
     def _xt(self, x: Any, t: Any) -> tuple[Any, Any]:
         check_lengths(x, t, "x", "t")

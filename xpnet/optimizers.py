@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from .backend import namespace_of
+from .backend import fused_ops, namespace_of
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
            "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]
@@ -21,19 +21,23 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
 class Optimizer:
     """Base class.  ``lr`` may be changed between steps (learning-rate schedules do)."""
 
-    def __init__(self, lr: float) -> None:
+    def __init__(self, lr: float, fused: bool = True) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 \
                 or not math.isfinite(lr):
             raise ValueError(f"lr={lr!r} must be a positive finite number, e.g. lr=0.01")
         self.lr = float(lr)
         self.state: dict[str, dict[str, Any]] = {}
         self.xp: Any = None  # found from the first parameter, once
+        self.fused = bool(fused)
+        self.ops: Any = None  # the backend's fused kernels (if any and fused=True)
 
     def _slot(self, key: str, like: Any, *names: str) -> list[Any]:
         """The optimizer's per-parameter state arrays, created as zeros on first use."""
         slot = self.state.get(key)
         if slot is None or slot[names[0]].shape != like.shape:
-            self.xp = self.xp or namespace_of(like)
+            if self.xp is None:
+                self.xp = namespace_of(like)
+                self.ops = fused_ops(like) if self.fused else None
             slot = self.state[key] = {n: self.xp.zeros_like(like) for n in names}
         return [slot[n] for n in names]
 
@@ -130,8 +134,8 @@ class Adam(Optimizer):
     weight_decay = 0.0
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
-        super().__init__(lr)
+                 eps: float = 1e-8, fused: bool = True) -> None:
+        super().__init__(lr, fused)
         self.beta1, self.beta2 = _unit("beta1", beta1), _unit("beta2", beta2)
         self.eps = eps
         self.t: dict[str, int] = {}
@@ -142,12 +146,14 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         if self.weight_decay:
             p *= 1.0 - self.lr * self.weight_decay
+        c2 = math.sqrt(1.0 - b2**t)
+        lr_t = self.lr * c2 / (1.0 - b1**t)
+        if self.ops is not None and self.ops.adam(p, g, m, v, b1, b2, lr_t, self.eps * c2):
+            return
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * (g * g)
-        c2 = math.sqrt(1.0 - b2**t)
-        lr_t = self.lr * c2 / (1.0 - b1**t)
         p -= lr_t * m / (self.xp.sqrt(v) + self.eps * c2)
 
     def reset(self) -> None:
@@ -159,8 +165,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd) first."""
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
-        super().__init__(lr, beta1, beta2, eps)
+                 eps: float = 1e-8, weight_decay: float = 0.01, fused: bool = True) -> None:
+        super().__init__(lr, beta1, beta2, eps, fused)
         self.weight_decay = float(weight_decay)
 
 
