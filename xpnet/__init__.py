@@ -6,6 +6,8 @@ PyTorch (``backend="torch"``/``"torch:cuda"``) and ``array_api_strict``.
 
 from . import datasets, optimizers, plot
 from .backend import Backend, BackendUnavailableError, get_backend
+from .estimators import MLPClassifier, MLPRegressor
+from .io import load, save
 from .layers import (
                      Affine,
                      BatchNorm,
@@ -35,4 +37,5 @@ __all__ = [
     "SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Nesterov", "RMSprop",
     "DualLayer", "MinibatchNetwork", "RandomInitNetwork", "SingleLayer",
     "DivergenceError", "History", "Trainer",
+    "MLPClassifier", "MLPRegressor", "load", "save",
 ]

@@ -1,0 +1,671 @@
+"""scikit-learn compatible ``MLPClassifier`` and ``MLPRegressor`` built on xpnet's pieces.
+
+Both estimators follow scikit-learn's parameter names and fitted attributes, and train a
+:class:`~xpnet.network.MultiLayerNetExtend` with the :class:`~xpnet.trainer.Trainer` (there is
+no second training loop here). They run on every xpnet backend (``backend="torch"``, ...),
+so ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` work with GPU training too.
+
+Differences from ``sklearn.neural_network`` worth knowing:
+
+* ``solver`` names xpnet's optimizers: "sgd" is plain SGD (scikit-learn's "sgd" adds
+  Nesterov momentum 0.9 by default; use ``solver="nesterov"`` for that), plus "momentum",
+  "nesterov", "adagrad", "rmsprop" and "adam". There is no "lbfgs" and no learning-rate
+  schedule.
+* ``alpha`` keeps scikit-learn's scaling. Its ``_backprop`` adds
+  ``alpha / (2 n) * sum(W**2)`` to the mean loss of each call, where ``n`` is the number of
+  samples in that call, i.e. the mini-batch; so here the network's
+  ``weight_decay_lambda = alpha / B`` with ``B`` the effective batch size (the two differ
+  only on an epoch's last, shorter batch). ``l1`` is scaled the same way
+  (``l1 / B * sum|W|``). The penalty is part of ``loss_curve_``, as in scikit-learn.
+* Binary problems use a 2-way softmax (``predict_proba`` has shape ``(n, 2)``); a single
+  class gets a 1-way output that always predicts it.
+* Without early stopping, training stops once the training loss has not improved by ``tol``
+  for ``n_iter_no_change`` consecutive epochs; with ``early_stopping=True`` the validation
+  score (accuracy, or R^2 pooled over all outputs) is monitored the same way and the best
+  epoch's weights are restored. The improvement counters restart with every ``fit`` call (also with
+  ``warm_start``), while ``loss_curve_``, ``t_`` and the optimizer carry over.
+* Extra parameters: ``l1``, ``batchnorm``, ``dropout``, ``weight_init``, ``backend``,
+  ``dtype``. Sample weights are not supported.
+
+Arrays of the model's own backend (e.g. torch tensors with ``backend="torch"``) are used
+where they are, without a trip through the host; predictions then come back as arrays of that
+library. Host data (NumPy, lists, pandas) is validated with scikit-learn's ``validate_data``
+and predictions come back as NumPy arrays in the input's float dtype (computed in the model's
+``dtype``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .backend import Backend, get_backend, library_of
+from .init import INITIALIZERS
+from .losses import softmax
+from .network import MultiLayerNetExtend
+from .optimizers import Optimizer, make_optimizer
+from .trainer import EVAL_CHUNK, History, Trainer
+from .validation import check_features, check_lengths
+
+__all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
+
+#: the ``activation=`` names (scikit-learn's)
+ACTIVATIONS = ("relu", "logistic", "tanh", "identity")
+#: the ``solver=`` names: xpnet's optimizers
+SOLVERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, fitting loop and prediction plumbing of the two estimators."""
+
+    _loss: str = "softmax_cross_entropy"
+    _monitor_name: str = "accuracy"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        l1: float = 0.0,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+        weight_init: str | float = "auto",
+        backend: Any = "numpy",
+        dtype: str = "float32",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.l1 = l1
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.batchnorm = batchnorm
+        self.dropout = dropout
+        self.weight_init = weight_init
+        self.backend = backend
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ parameters
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        if _is_int(sizes):
+            sizes = [sizes]
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise TypeError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be an int or "
+                            f"a tuple of ints, e.g. hidden_layer_sizes=(100,)") from None
+        if not all(_is_int(h) and h > 0 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
+                             f"positive integers, e.g. hidden_layer_sizes=(100,)")
+        return [int(h) for h in sizes]
+
+    def _check_params(self) -> list[int]:
+        """Validate every parameter (at fit time, as scikit-learn does); the hidden sizes."""
+        sizes = self._hidden_sizes()
+        choices = (("activation", self.activation, ACTIVATIONS),
+                   ("solver", self.solver, SOLVERS))
+        for name, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not supported; use one of "
+                                 f"{', '.join(map(repr, allowed))}")
+        nonneg = (("alpha", self.alpha), ("l1", self.l1), ("tol", self.tol))
+        for name, value in nonneg:
+            if not _is_real(value) or value < 0:
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+        positive = (("learning_rate_init", self.learning_rate_init),
+                    ("epsilon", self.epsilon))
+        for name, value in positive:
+            if not _is_real(value) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a finite number > 0, "
+                                 f"e.g. {name}={self._get_default(name)!r}")
+        counts = (("max_iter", self.max_iter), ("n_iter_no_change", self.n_iter_no_change))
+        for name, value in counts:
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        bs = self.batch_size
+        if not (bs == "auto" if isinstance(bs, str) else _is_int(bs) and bs >= 1):
+            raise ValueError(f"batch_size={bs!r} must be 'auto' (min(200, n_samples)) or an "
+                             f"integer >= 1")
+        units = (("momentum", self.momentum), ("beta_1", self.beta_1), ("beta_2", self.beta_2),
+                 ("dropout", self.dropout))
+        for name, value in units:
+            if not _is_real(value) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}={value!r} must be a number in [0, 1)")
+        vf = self.validation_fraction
+        if not _is_real(vf) or not 0.0 < vf < 1.0:
+            raise ValueError(f"validation_fraction={vf!r} must be a number in (0, 1), "
+                             f"e.g. 0.1")
+        for name in ("shuffle", "verbose", "warm_start", "early_stopping", "batchnorm"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}={value!r} must be True or False")
+        wi = self.weight_init
+        if isinstance(wi, str):
+            if wi != "auto" and wi.lower() not in INITIALIZERS:
+                raise ValueError(f"weight_init={wi!r} is not known; use 'auto' or one of "
+                                 f"{', '.join(sorted(INITIALIZERS))}, or a float std")
+        elif not _is_real(wi) or wi < 0:
+            raise ValueError(f"weight_init={wi!r} must be 'auto', an initializer name or a "
+                             f"float standard deviation >= 0")
+        return sizes
+
+    def _get_default(self, name: str) -> Any:
+        import inspect  # noqa: PLC0415 - only for an error message
+
+        return inspect.signature(_BaseMLP.__init__).parameters[name].default
+
+    def _seed(self) -> int | None:
+        rs = self.random_state
+        if rs is None:
+            return None
+        if _is_int(rs) and 0 <= rs < 2**32:
+            return int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**31 - 1))
+        raise ValueError(f"random_state={rs!r} must be None, an integer in [0, 2**32) or a "
+                         f"numpy.random.RandomState")
+
+    def _make_optimizer(self) -> Optimizer:
+        lr = float(self.learning_rate_init)
+        params: dict[str, Any] = {"lr": lr}
+        if self.solver in ("momentum", "nesterov"):
+            params["momentum"] = float(self.momentum)
+        elif self.solver == "adam":
+            params.update(beta1=float(self.beta_1), beta2=float(self.beta_2),
+                          eps=float(self.epsilon))
+        return make_optimizer(self.solver, **params)
+
+    def _weight_init(self) -> str | float:
+        if isinstance(self.weight_init, str) and self.weight_init == "auto":
+            return "he" if self.activation == "relu" else "xavier"
+        return self.weight_init
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _on_device(x: Any, backend: Backend) -> bool:
+        """True for arrays of the model's own (non-NumPy) library: used where they are."""
+        lib = library_of(x)
+        return lib not in (None, "numpy") and backend.owns(x)
+
+    def _validate_fit_data(self, X: Any, y: Any, backend: Backend, reset: bool
+                           ) -> tuple[Any, Any]:
+        """(x, y): device arrays of the model's library stay there; the rest is validated on
+        the host by scikit-learn."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             f"is None; pass the training targets")
+        if self._on_device(X, backend):
+            x = check_features(X, backend, "X",
+                               n_features=None if reset else self.n_features_in_)
+            check_lengths(x, y, "X", "y")
+            if reset:
+                self.n_features_in_ = int(x.shape[1])
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            if self._loss == "mse" and self._on_device(y, backend):
+                y = backend.asarray(y, name="y")  # regression targets stay on the device
+                if y.ndim == 2 and y.shape[1] == 1:
+                    y = backend.xp.reshape(y, (-1,))
+                return x, y
+            return x, self._host_targets(backend.to_numpy(y))
+        if library_of(X) not in (None, "numpy"):
+            X = backend.to_numpy(X)
+        if library_of(y) not in (None, "numpy"):
+            y = backend.to_numpy(y)
+        X, y = validate_data(self, X, y, reset=reset, dtype=_FLOAT_DTYPES,
+                             **self._y_check_params())
+        # check_features also refuses values that overflow the model's dtype (e.g. float32)
+        return check_features(X, backend, "X"), self._host_targets(y)
+
+    def _y_check_params(self) -> dict[str, Any]:
+        return {}
+
+    def _host_targets(self, y: Any) -> Any:
+        return y
+
+    def _predict_input(self, X: Any) -> tuple[Any, Any]:
+        """(device features, None if X was already on the model's device else the NumPy
+        dtype host results come back in: the validated input's float dtype, as in
+        scikit-learn)."""
+        check_is_fitted(self)
+        backend = self.network_.backend
+        if self._on_device(X, backend):
+            return check_features(X, backend, "X", n_features=self.n_features_in_), None
+        if library_of(X) not in (None, "numpy"):
+            X = backend.to_numpy(X)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return check_features(X, backend, "X"), X.dtype
+
+    def _out(self, z: Any, host_dtype: Any) -> Any:
+        """Device result as it is, or as a NumPy array of ``host_dtype``."""
+        if host_dtype is None:
+            return z
+        return self.network_.backend.to_numpy(z).astype(host_dtype, copy=False)
+
+    def _scores(self, x: Any) -> Any:
+        """Network outputs in eval mode, in chunks of EVAL_CHUNK rows."""
+        net = self.network_
+        n = x.shape[0]
+        if n <= EVAL_CHUNK:
+            return net.forward(x, False)
+        parts = [net.forward(x[i:min(i + EVAL_CHUNK, n), ...], False)
+                 for i in range(0, n, EVAL_CHUNK)]
+        return net.xp.concat(parts, axis=0)
+
+    # ------------------------------------------------------------------ training
+    def _n_outputs(self, y: Any) -> int:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
+        return y  # pragma: no cover - overridden
+
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        sizes = self._check_params()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True; set "
+                             "early_stopping=False or call fit")
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        if incremental and first_pass:
+            self._check_first_partial_fit(classes)
+        backend = (get_backend(self.backend, self.dtype, self._seed()) if first_pass
+                   else self.network_.backend)
+        x, y = self._validate_fit_data(X, y, backend, reset=first_pass)
+        t = self._targets(y, first_pass, incremental, classes)
+        if first_pass:
+            self._initialize(sizes, self._n_outputs(t), backend)
+        elif self._n_outputs(t) != self.n_outputs_:
+            raise ValueError(f"y has {self._n_outputs(t)} output(s) but the model was fitted "
+                             f"with {self.n_outputs_}; pass targets of the same width or set "
+                             f"warm_start=False")
+        net = self.network_
+        if getattr(self, "_optimizer", None) is None:
+            self._optimizer = self._make_optimizer()
+        x_val = t_val = None
+        if self.early_stopping:
+            x, t, x_val, t_val = self._split(x, t, backend)
+        n = int(x.shape[0])
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(f"Got batch_size={self.batch_size} larger than the {n} "
+                              f"training samples; it is clipped to {n}", UserWarning,
+                              stacklevel=3)
+            batch = min(self.batch_size, n)
+        # scikit-learn's scaling: alpha / (2 B) * ||W||^2 per mini-batch of B samples
+        net.weight_decay_lambda = float(self.alpha) / batch
+        net.l1 = float(self.l1) / batch
+        epochs = 1 if incremental else int(self.max_iter)
+        trainer = Trainer(
+            net, x, t, epochs=epochs, mini_batch_size=batch, optimizer=self._optimizer,
+            verbose=bool(self.verbose), x_val=x_val, t_val=t_val,
+            patience=None if incremental else int(self.n_iter_no_change),
+            min_delta=float(self.tol), monitor="val_score" if self.early_stopping else "loss",
+            restore_best_weights=bool(self.early_stopping), shuffle=bool(self.shuffle),
+            evaluate=False)
+        history = trainer.train()
+        self._record(history, trainer, n)
+        if (not incremental and not history.diverged and history.stopped_epoch is None
+                and trainer.current_epoch >= epochs):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          f"and the optimization hasn't converged yet; raise max_iter, raise "
+                          f"tol or scale the inputs", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _check_first_partial_fit(self, classes: Any) -> None:
+        """Hook: the classifier needs ``classes`` on the first partial_fit."""
+
+    def _initialize(self, sizes: list[int], n_outputs: int, backend: Backend) -> None:
+        """Build the network and optimizer and reset the fitted curves (first pass)."""
+        dropout = float(self.dropout)
+        self.network_ = MultiLayerNetExtend(
+            self.n_features_in_, sizes, n_outputs, activation=self.activation,
+            weight_init_std=self._weight_init(), weight_decay_lambda=0.0,
+            use_dropout=dropout > 0, dropout_ratio=dropout if dropout > 0 else 0.5,
+            use_batchnorm=bool(self.batchnorm), l1=0.0, loss=self._loss, backend=backend,
+            dtype=self.dtype, random_state=backend.seed)
+        self._optimizer = self._make_optimizer()
+        self.n_outputs_ = int(n_outputs)
+        self.n_layers_ = len(sizes) + 2
+        self.out_activation_ = "softmax" if self._loss != "mse" else "identity"
+        self.loss_curve_: list[float] = []
+        self.t_ = 0
+        self.n_iter_ = 0
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -math.inf
+            self.best_loss_: float | None = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = math.inf
+
+    def _split(self, x: Any, t: Any, backend: Backend) -> tuple[Any, Any, Any, Any]:
+        """Hold out ``validation_fraction`` of the samples (stratified for classifiers)."""
+        n = int(x.shape[0])
+        stratify = np.asarray(backend.to_numpy(t)) if self._loss != "mse" else None
+        seed = int(backend.host_rng.randint(0, 2**31 - 1))
+        try:
+            train_idx, val_idx = train_test_split(
+                np.arange(n), test_size=self.validation_fraction, random_state=seed,
+                stratify=stratify)
+        except ValueError as err:
+            raise ValueError(f"early_stopping=True could not hold out "
+                             f"validation_fraction={self.validation_fraction} of {n} samples "
+                             f"({err}); pass more samples or set early_stopping=False") from None
+        if val_idx.shape[0] < 2:
+            raise ValueError("The validation set is too small (fewer than 2 samples). Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        take = self._take
+        return (take(x, train_idx, backend), take(t, train_idx, backend),
+                take(x, val_idx, backend), take(t, val_idx, backend))
+
+    @staticmethod
+    def _take(a: Any, idx: np.ndarray, backend: Backend) -> Any:
+        if library_of(a) in (None, "numpy"):
+            return np.asarray(a)[idx]
+        return backend.xp.take(a, backend.asarray(idx, dtype="int64"), axis=0)
+
+    def _record(self, history: History, trainer: Trainer, n_train: int) -> None:
+        """Copy the Trainer's History into scikit-learn's fitted attributes."""
+        losses = [float(v) for v in history.get("loss", [])]
+        self.loss_curve_.extend(losses)
+        self.n_iter_ = int(trainer.current_epoch)
+        self.t_ += n_train * int(trainer.current_epoch)
+        self.loss_ = losses[-1] if losses else math.nan
+        if self.early_stopping:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+            self.validation_scores_.extend(float(v) for v in history.get("val_score", []))
+            if self.validation_scores_:
+                self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        elif losses:
+            best = self.best_loss_ if self.best_loss_ is not None else math.inf
+            self.best_loss_ = min(best, min(losses))
+        self.history_ = history
+
+    def fit(self, X: Any, y: Any) -> _BaseMLP:
+        """Fit the model to ``X`` (n_samples, n_features) and targets ``y``.
+
+        With ``warm_start=True`` a fitted model continues from its weights and optimizer.
+        Returns self.
+        """
+        return self._fit(X, y, incremental=False)
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The weight matrices as NumPy arrays (copies), like scikit-learn's ``coefs_``."""
+        return self._param_list("W")
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """The bias vectors as NumPy arrays (copies), like scikit-learn's ``intercepts_``."""
+        return self._param_list("b")
+
+    def _param_list(self, prefix: str) -> list[np.ndarray]:
+        if "network_" not in self.__dict__:
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        net = self.network_
+        keys = [k for k in net.param_shapes if k[len(prefix):].isdigit() and k.startswith(prefix)]
+        return [net.backend.to_numpy(net.params[k]).copy() for k in keys]
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle-friendly state: the network and optimizer as NumPy arrays plus config
+        (modules and device generators are rebuilt on unpickling)."""
+        from .io import _portable_network, _portable_optimizer  # noqa: PLC0415 - no cycle
+
+        state = super().__getstate__()
+        state = dict(state)
+        net = state.pop("network_", None)
+        opt = state.pop("_optimizer", None)
+        if net is not None:
+            state["network_"] = {"__xpnet_portable__": "network", **_portable_network(net)}
+            portable = None if opt is None else _portable_optimizer(opt, net.backend)
+            if portable is not None:
+                state["_optimizer"] = {"__xpnet_portable__": "optimizer", **portable}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the network (on its saved backend, else NumPy) and the optimizer."""
+        from .io import _restore_network, _restore_optimizer  # noqa: PLC0415 - no cycle
+
+        state = dict(state)
+        net = state.get("network_")
+        if isinstance(net, dict) and net.get("__xpnet_portable__") == "network":
+            state["network_"] = _restore_network(net, None, where="pickled estimator")
+            opt = state.get("_optimizer")
+            if isinstance(opt, dict) and opt.get("__xpnet_portable__") == "optimizer":
+                state["_optimizer"] = _restore_optimizer(opt, state["network_"],
+                                                         where="pickled estimator")
+        super().__setstate__(state)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (softmax output, cross-entropy loss) on any backend.
+
+    Parameters follow ``sklearn.neural_network.MLPClassifier``: ``hidden_layer_sizes``,
+    ``activation`` ("relu", "logistic", "tanh", "identity"), ``solver`` ("sgd", "momentum",
+    "nesterov", "adagrad", "rmsprop", "adam"), ``alpha`` (L2), ``batch_size`` ("auto" =
+    min(200, n_samples)), ``learning_rate_init``, ``max_iter`` (epochs), ``shuffle``,
+    ``random_state``, ``tol``, ``verbose`` (a tqdm progress bar), ``warm_start``,
+    ``momentum``, ``early_stopping``, ``validation_fraction``, ``beta_1``, ``beta_2``,
+    ``epsilon``, ``n_iter_no_change``; and xpnet's ``l1``, ``batchnorm``, ``dropout``,
+    ``weight_init`` ("auto": He for relu, Xavier otherwise), ``backend`` and ``dtype``.
+    See the module docstring for the differences from scikit-learn.
+
+    Fitted attributes: ``classes_``, ``n_features_in_`` (``feature_names_in_``),
+    ``n_outputs_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
+    ``best_validation_score_``, ``n_iter_``, ``t_``, ``network_`` (the
+    :class:`~xpnet.MultiLayerNetExtend`), ``history_`` (the Trainer's History of the last
+    call), ``coefs_`` and ``intercepts_`` (NumPy copies).
+
+    Labels of any type (strings too) are encoded to 0..k-1 internally.
+    """
+
+    def _check_first_partial_fit(self, classes: Any) -> None:
+        if classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit, e.g. "
+                             "partial_fit(X, y, classes=np.unique(y_all))")
+
+    def _host_targets(self, y: Any) -> Any:
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return y
+
+    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if not first_pass and hasattr(self, "classes_") and not (
+                    classes.shape == self.classes_.shape and np.all(classes == self.classes_)):
+                raise ValueError(f"classes={classes!r} is not the same as on the earlier "
+                                 f"fit/partial_fit call ({self.classes_!r}); pass the same "
+                                 f"classes every time")
+        if first_pass:
+            self.classes_ = classes if classes is not None else np.unique(y)
+        elif self.warm_start and not incremental:
+            seen = np.unique(y)
+            if seen.shape != self.classes_.shape or not np.all(seen == self.classes_):
+                raise ValueError(f"warm_start can only be used where y has the same classes as "
+                                 f"in the previous call to fit. Previously got "
+                                 f"{self.classes_}, y has {seen}; set warm_start=False")
+        return self._encode(y)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        classes = self.classes_
+        try:
+            idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+            bad = classes[idx] != y
+        except TypeError as err:
+            raise ValueError(f"y holds labels that cannot be compared with classes_ "
+                             f"{classes!r} ({err}); use labels of one type") from None
+        if np.any(bad):
+            unknown = np.unique(np.asarray(y)[bad])[:5]
+            raise ValueError(f"y has classes not in self.classes_: {unknown!r} (classes_ is "
+                             f"{classes!r}); refit with all classes or pass them to the first "
+                             f"partial_fit via classes=")
+        return idx.astype(np.int64)
+
+    def _n_outputs(self, t: Any) -> int:
+        return len(self.classes_)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer.
+
+        ``classes`` (all labels that will ever be seen) is required on the first call.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels; NumPy for host input, the model's library for its own arrays
+        (numeric labels only; string labels always come back as NumPy)."""
+        x, host_dtype = self._predict_input(X)
+        xp = self.network_.xp
+        idx = xp.argmax(self._scores(x), axis=1)
+        backend = self.network_.backend
+        if host_dtype is None and self.classes_.dtype.kind in "biuf":
+            classes = xp.asarray(self.classes_, device=backend.device)
+            return xp.take(classes, idx, axis=0)
+        return self.classes_[backend.to_numpy(idx)]
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
+        x, host_dtype = self._predict_input(X)
+        return self._out(softmax(self.network_.xp, self._scores(x)), host_dtype)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """Logarithm of :meth:`predict_proba`."""
+        p = self.predict_proba(X)
+        return np.log(p) if isinstance(p, np.ndarray) else self.network_.xp.log(p)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``(X, y)`` as a Python float (computed on the device for
+        arrays of the model's library)."""
+        check_is_fitted(self)
+        backend = self.network_.backend
+        if sample_weight is None and self._on_device(X, backend):
+            pred = self.predict(X)
+            xp = backend.xp
+            if library_of(pred) in (None, "numpy"):
+                return float(np.mean(pred == np.asarray(backend.to_numpy(y))))
+            yd = backend.asarray(y, dtype=pred.dtype, name="y")
+            return backend.to_float(xp.mean(xp.astype(pred == yd, backend.dtype)))
+        return float(super().score(X, y, sample_weight=sample_weight))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor (identity output, half mean squared error) on any
+    backend.
+
+    Same parameters and attributes as :class:`MLPClassifier` (without ``classes_``).
+    ``y`` may be 1-D or 2-D (several outputs); ``predict`` returns 1-D for a single output.
+    """
+
+    _loss = "mse"
+    _monitor_name = "R^2"
+
+    def _y_check_params(self) -> dict[str, Any]:
+        return {"multi_output": True, "y_numeric": True}
+
+    def _host_targets(self, y: Any) -> Any:
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y has dtype {y.dtype}; regression targets must be numbers")
+        return y.astype(np.float64, copy=False) if y.dtype.kind != "f" else y
+
+    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
+        return y
+
+    def _n_outputs(self, t: Any) -> int:
+        return 1 if t.ndim == 1 else int(t.shape[1])
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predictions (n_samples,) for a single output, else (n_samples, n_outputs)."""
+        x, host_dtype = self._predict_input(X)
+        z = self._scores(x)
+        if self.n_outputs_ == 1:
+            z = self.network_.xp.reshape(z, (-1,))
+        return self._out(z, host_dtype)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2 (uniform average over outputs) as a Python float (computed on the device
+        for arrays of the model's library)."""
+        check_is_fitted(self)
+        backend = self.network_.backend
+        if sample_weight is None and self._on_device(X, backend):
+            xp = backend.xp
+            pred = self.predict(X)
+            yd = backend.asarray(y, name="y")
+            yd = xp.reshape(yd, pred.shape)
+            ss_res = xp.sum((yd - pred) ** 2, axis=0)
+            ss_tot = xp.sum((yd - xp.mean(yd, axis=0)) ** 2, axis=0)
+            r2 = 1.0 - ss_res / xp.where(ss_tot > 0, ss_tot, 1.0)
+            return backend.to_float(xp.mean(r2))
+        return float(super().score(X, y, sample_weight=sample_weight))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
