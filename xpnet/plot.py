@@ -52,7 +52,10 @@ def history_of(model: Any) -> dict[str, list[float]]:
     if isinstance(model, Mapping):
         history = {str(k): v for k, v in ((k, _floats(v)) for k, v in model.items()) if v}
     elif isinstance(getattr(model, "history", None), Mapping):
-        return history_of(model.history)
+        # a Trainer's History also holds "lr" and "val_score" (== "val_acc"): not curves to plot
+        full = model.history
+        return history_of({k: v for k, v in full.items() if k != "lr" and not (
+            k == "val_score" and "val_acc" in full)})
     else:
         history = {}
         for attribute, key in _ATTRIBUTES:
@@ -86,10 +89,12 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def _lines(ax: Any, curves: Mapping[str, Sequence[float]]) -> None:
+def _lines(ax: Any, curves: Mapping[str, Sequence[float]],
+           styles: Mapping[str, str] | None = None) -> None:
     for label, values in curves.items():
         values = _floats(values) or []
-        ax.plot(range(1, len(values) + 1), values, label=str(label))
+        style = (styles or {}).get(label, "-")
+        ax.plot(range(1, len(values) + 1), values, style, label=str(label))
 
 
 def plot_history(
@@ -150,8 +155,11 @@ def plot_grid(
     ncols: int = 4,
     ylim: tuple[float, float] | None = None,
     suptitle: str | None = None,
+    styles: Mapping[str, str] | None = None,
 ) -> Path:
     """A grid of small panels, each ``(title, {label: curve})``; the legend is on the last one.
+
+    ``styles`` maps a curve label to a matplotlib line style (e.g. ``{"train": "--"}``).
 
     For example the BatchNorm-versus-none comparison over 16 weight scales, or the best
     trials of a hyper-parameter search.
@@ -163,7 +171,7 @@ def plot_grid(
     fig = _figure(3.0 * ncols, 2.4 * nrows)
     for i, (title, curves) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        _lines(ax, curves)
+        _lines(ax, curves, styles)
         ax.set_title(str(title), fontsize=9)
         ax.tick_params(labelsize=7)
         if ylim is not None:
