@@ -4,7 +4,7 @@ The same layers, losses and optimizers train on NumPy (default), CuPy (``backend
 PyTorch (``backend="torch"``/``"torch:cuda"``) and ``array_api_strict``.
 """
 
-from . import datasets, optimizers, plot
+from . import datasets, optimizers, plot, search
 from .backend import Backend, BackendUnavailableError, get_backend
 from .estimators import MLPClassifier, MLPRegressor
 from .io import load, save
@@ -23,13 +23,14 @@ from .layers import (
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, SoftmaxWithLoss
 from .network import MultiLayerNet, MultiLayerNetExtend
 from .optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
+from .search import random_search
 from .seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
 from .trainer import DivergenceError, History, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Backend", "BackendUnavailableError", "get_backend", "optimizers", "datasets", "plot",
+    "Backend", "BackendUnavailableError", "get_backend", "optimizers", "datasets", "plot", "search",
     "Affine", "BatchNorm", "BatchNormalization", "Dense", "Dropout", "Identity", "ReLU", "Relu",
     "Sigmoid", "Tanh",
     "BinaryCrossEntropy", "MeanSquaredError", "SoftmaxCrossEntropy", "SoftmaxWithLoss",
@@ -37,5 +38,5 @@ __all__ = [
     "SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Nesterov", "RMSprop",
     "DualLayer", "MinibatchNetwork", "RandomInitNetwork", "SingleLayer",
     "DivergenceError", "History", "Trainer",
-    "MLPClassifier", "MLPRegressor", "load", "save",
+    "MLPClassifier", "MLPRegressor", "load", "save", "random_search",
 ]

@@ -21,32 +21,33 @@ INITIALIZERS = {
 }
 
 
-def _rule(init: str | float) -> str | float:
+def _rule(init: str | float, name: str) -> str | float:
     if isinstance(init, bool):
-        raise TypeError(f"weight_init={init!r} must be a name or a float standard deviation")
+        raise TypeError(f"{name}={init!r} must be a name or a float standard deviation")
     if isinstance(init, (int, float)):
         if not math.isfinite(init) or init < 0:
-            raise ValueError(f"weight_init={init!r}: a standard deviation must be finite and >= 0")
+            raise ValueError(f"{name}={init!r}: a standard deviation must be finite and >= 0")
         return float(init)
     if not isinstance(init, str):
-        raise TypeError(f"weight_init={init!r} must be a name or a float standard deviation")
+        raise TypeError(f"{name}={init!r} must be a name or a float standard deviation")
     key = init.lower()
     if key not in INITIALIZERS:
         raise ValueError(
-            f"weight_init={init!r} is not a known initializer; use one of "
+            f"{name}={init!r} is not a known initializer; use one of "
             f"{', '.join(sorted(INITIALIZERS))} or a float standard deviation"
         )
     return INITIALIZERS[key]
 
 
-def init_scale(init: str | float, fan_in: int, fan_out: int) -> float | str:
+def init_scale(init: str | float, fan_in: int, fan_out: int,
+               name: str = "weight_init") -> float | str:
     """Standard deviation of the normal draw for a (fan_in, fan_out) weight.
 
     "normal": 1; "xavier"/"glorot": sqrt(2 / (fan_in + fan_out)); "lecun"/"sigmoid":
     sqrt(1 / fan_in); "he"/"relu": sqrt(2 / fan_in); a float is the std itself.
-    Returns "ones" or "zeros" for the constant rules.
+    Returns "ones" or "zeros" for the constant rules.  ``name`` is the argument named in errors.
     """
-    rule = _rule(init)
+    rule = _rule(init, name)
     if isinstance(rule, float):
         return rule
     return {

@@ -83,7 +83,8 @@ class MultiLayerNetExtend:
             fan_in, fan_out = sizes[i - 1], sizes[i]
             shapes[f"W{i}"] = (fan_in, fan_out)
             host.append(b.host_init((fan_in, fan_out),
-                                    init_scale(self.weight_init_std, fan_in, fan_out)))
+                                    init_scale(self.weight_init_std, fan_in, fan_out,
+                                               "weight_init_std")))
             shapes[f"b{i}"] = (fan_out,)
             host.append(b.host_init((fan_out,), "zeros"))
             if self.use_batchnorm and i < len(sizes) - 1:
