@@ -260,14 +260,19 @@ class _BaseMLP(BaseEstimator):
                     y = backend.xp.reshape(y, (-1,))
                 return x, y
             return x, self._host_targets(backend.to_numpy(y))
-        if library_of(X) not in (None, "numpy"):
-            X = backend.to_numpy(X)
-        if library_of(y) not in (None, "numpy"):
-            y = backend.to_numpy(y)
+        X, y = self._host(X, backend, "X"), self._host(y, backend, "y")
         X, y = validate_data(self, X, y, reset=reset, dtype=_FLOAT_DTYPES,
                              **self._y_check_params())
         # check_features also refuses values that overflow the model's dtype (e.g. float32)
         return check_features(X, backend, "X"), self._host_targets(y)
+
+    @staticmethod
+    def _host(a: Any, backend: Backend, name: str) -> Any:
+        """Host data as it is; the model's own arrays copied to the host; arrays of another
+        library refused with a TypeError (never converted silently)."""
+        if library_of(a) in (None, "numpy"):
+            return a
+        return backend.to_numpy(backend.asarray(a, dtype=getattr(a, "dtype", None), name=name))
 
     def _y_check_params(self) -> dict[str, Any]:
         return {}
@@ -283,8 +288,7 @@ class _BaseMLP(BaseEstimator):
         backend = self.network_.backend
         if self._on_device(X, backend):
             return check_features(X, backend, "X", n_features=self.n_features_in_), None
-        if library_of(X) not in (None, "numpy"):
-            X = backend.to_numpy(X)
+        X = self._host(X, backend, "X")
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         return check_features(X, backend, "X"), X.dtype
 

@@ -13,7 +13,9 @@ optional, losses are computed stably from logits, and penalties enter loss and g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .backend import get_backend
@@ -21,7 +23,15 @@ from .init import init_scale
 from .layers import sigmoid
 from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
 from .optimizers import SGD
-from .validation import check_features, check_lengths, check_positive, check_targets, is_host
+from .trainer import DivergenceError
+from .validation import (
+    check_binary_targets,
+    check_choice,
+    check_features,
+    check_lengths,
+    check_positive,
+    is_host,
+)
 
 __all__ = ["SingleLayer", "DualLayer", "RandomInitNetwork", "MinibatchNetwork"]
 
@@ -33,15 +43,22 @@ class SingleLayer:
         learning_rate: step size of gradient descent.
         l1, l2: penalty strengths; the penalty is divided by the sample count like the loss.
         backend, dtype, random_state: see :func:`xpnet.backend.get_backend`.
+        on_divergence: "warn" (default) or "raise" (:class:`xpnet.DivergenceError`) when the
+            loss or the weights become NaN/inf during ``fit``; either way the model keeps the
+            last finite weights checked (every ``divergence_check_every`` epochs) and
+            ``losses`` ends with the epochs that led to them.
     """
 
     _weight_names: tuple[str, ...] = ("w",)
     _param_names: tuple[str, ...] = ("w", "b")
+    #: epochs between the finiteness checks of ``fit`` (one host sync each, plus one at the end)
+    divergence_check_every: int = 100
 
     def __init__(self, learning_rate: float = 0.1, l1: float = 0, l2: float = 0, *,
                  backend: Any = "numpy", dtype: Any = "float32",
-                 random_state: int | None = None) -> None:
+                 random_state: int | None = None, on_divergence: str = "warn") -> None:
         self.lr = check_positive("learning_rate", learning_rate)
+        self.on_divergence = check_choice("on_divergence", on_divergence, ("warn", "raise"))
         self.l1 = check_positive("l1", l1, allow_zero=True)
         self.l2 = check_positive("l2", l2, allow_zero=True)
         self.backend = get_backend(backend, dtype, random_state)
@@ -96,7 +113,12 @@ class SingleLayer:
             for name in self._weight_names:
                 grads[name] = grads[name] + penalty_grad(self.xp, getattr(self, name),
                                                          self.l1, self.l2) / m
-        params = {name: getattr(self, name) for name in self._param_names}
+        params = {}
+        for name in self._param_names:
+            value = getattr(self, name)
+            if not self.backend.owns(value):  # the seeds' ``self.b2 = 0``: an array to step
+                value = self.backend.asarray(value) + self.xp.zeros_like(grads[name])
+            params[name] = value
         self._sgd.lr = self.lr
         self._sgd.update(params, grads)
         for name, value in params.items():
@@ -119,15 +141,70 @@ class SingleLayer:
         xd, yd, xv, yv = self._prepare(x, y, x_val, y_val)
         m = xd.shape[0]
         self.init_weights(xd.shape[1])
-        pending, pending_val = [], []
-        for _ in range(epochs):
+
+        def run_epoch() -> Any:
             self._logits = None
             a = self.training(xd, yd, m)
-            pending.append((self._batch_loss_sum(yd, a) + self.reg_loss()) / m)
+            return (self._batch_loss_sum(yd, a) + self.reg_loss()) / m
+
+        self._train_epochs(epochs, run_epoch, xv, yv)
+        return self
+
+    def _train_epochs(self, epochs: int, run_epoch: Callable[[], Any], xv: Any, yv: Any
+                      ) -> None:
+        """Call ``run_epoch`` (one epoch; its loss as a device scalar) ``epochs`` times.
+
+        Every ``divergence_check_every`` epochs, and at the end, the pending losses become
+        Python floats together with a finiteness flag of the weights (one host sync).  On a
+        NaN/inf the weights go back to the last finite snapshot, ``losses``/``val_losses`` keep
+        the epochs before it, and fit warns or raises (``on_divergence``).
+        """
+        xp, dtype = self.xp, self.backend.dtype
+        every = max(int(self.divergence_check_every), 1)
+        good, good_epoch = self._snapshot(), 0
+        pending, pending_val = [], []
+        for epoch in range(1, epochs + 1):
+            pending.append(run_epoch())
             if xv is not None:
                 pending_val.append(self._val_loss(xv, yv))
-        self._flush(pending, pending_val)
-        return self
+            if epoch % every and epoch < epochs:
+                continue
+            flags = [xp.astype(xp.all(xp.isfinite(self.backend.asarray(getattr(self, name)))),
+                               dtype) for name in self._param_names]
+            values = self._floats(pending + pending_val + flags)
+            k, kv = len(pending), len(pending_val)
+            losses, weights_ok = values[:k], all(values[k + kv:])
+            bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+            if bad is None and weights_ok:
+                self.losses.extend(losses)
+                self.val_losses.extend(values[k:k + kv])
+                pending, pending_val = [], []
+                if epoch < epochs:
+                    good, good_epoch = self._snapshot(), epoch
+                continue
+            for name, value in good.items():
+                setattr(self, name, value)
+            what = (f"the loss became {losses[bad]}" if bad is not None
+                    else "the weights became NaN/inf")
+            self._diverged(good_epoch + (k if bad is None else bad + 1), what, good_epoch)
+            return
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Device copies of the learned arrays (to restore after a divergence); a subclass's
+        Python scalar (the seeds' ``self.b2 = 0``) is kept as it is."""
+        values = {name: getattr(self, name) for name in self._param_names}
+        return {name: self.xp.asarray(v, copy=True) if self.backend.owns(v) else v
+                for name, v in values.items()}
+
+    def _diverged(self, epoch: int, what: str, kept: int) -> None:
+        kept_text = "its initial weights" if kept == 0 else f"the weights after epoch {kept}"
+        msg = (f"{type(self).__name__}.fit diverged at epoch {epoch}: {what}; the model keeps "
+               f"{kept_text} (the last finite ones checked). Lower the "
+               f"learning rate (learning_rate={self.lr:g}) or scale the inputs (e.g. sklearn's "
+               f"StandardScaler)")
+        if self.on_divergence == "raise":
+            raise DivergenceError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ validation loss
     def _val_loss(self, x_val: Any, y_val: Any) -> Any:
@@ -143,13 +220,11 @@ class SingleLayer:
         yv = self._targets(y_val, xv.shape[0], "y_val")
         self.val_losses.append(self.backend.to_float(self._val_loss(xv, yv)))
 
-    def _flush(self, pending: list[Any], pending_val: list[Any]) -> None:
-        """Turn the device-side per-epoch losses into Python floats, with one sync each."""
-        xp, b = self.xp, self.backend
-        for values, out in ((pending, self.losses), (pending_val, self.val_losses)):
-            if values:
-                out.extend(float(v) for v in b.to_numpy(xp.stack(
-                    [xp.reshape(xp.asarray(v), ()) for v in values])))
+    def _floats(self, values: list[Any]) -> list[float]:
+        """Device scalars as Python floats, with one host sync for all of them."""
+        xp = self.xp
+        return [float(v) for v in self.backend.to_numpy(xp.stack(
+            [xp.reshape(xp.asarray(v, dtype=self.backend.dtype), ()) for v in values]))]
 
     # ------------------------------------------------------------------ inputs
     def _features(self, x: Any, name: str) -> Any:
@@ -159,25 +234,21 @@ class SingleLayer:
         return check_features(x, self.backend, name, n_features=self.n_features_in_)
 
     def _targets(self, y: Any, n: int, name: str) -> Any:
-        yd = check_targets(y, self.backend, name)
-        if yd.ndim > 2 or (yd.ndim == 2 and yd.shape[1] != 1) or yd.shape[0] != n:
-            raise ValueError(f"{name} must hold one 0/1 target per sample ({n}), got shape "
-                             f"{tuple(yd.shape)}")
-        return self.xp.reshape(yd, (n, 1))
+        return check_binary_targets(y, self.backend, n, name, type(self).__name__)
 
     def _prepare(self, x: Any, y: Any, x_val: Any, y_val: Any) -> tuple[Any, Any, Any, Any]:
-        self.n_features_in_ = None
+        """Validate everything before touching the model (a failed fit changes nothing)."""
         check_lengths(x, y, "x", "y")
         xd = check_features(x, self.backend, "x")
-        self.n_features_in_ = int(xd.shape[1])
         yd = self._targets(y, xd.shape[0], "y")
         if (x_val is None) != (y_val is None):
             raise ValueError("pass both x_val and y_val, or neither")
         xv = yv = None
         if x_val is not None:
             check_lengths(x_val, y_val, "x_val", "y_val")
-            xv = check_features(x_val, self.backend, "x_val", n_features=self.n_features_in_)
+            xv = check_features(x_val, self.backend, "x_val", n_features=int(xd.shape[1]))
             yv = self._targets(y_val, xv.shape[0], "y_val")
+        self.n_features_in_ = int(xd.shape[1])
         return xd, yd, xv, yv
 
     # ------------------------------------------------------------------ predictions
@@ -218,9 +289,9 @@ class DualLayer(SingleLayer):
 
     def __init__(self, units: int = 10, learning_rate: float = 0.1, l1: float = 0,
                  l2: float = 0, *, backend: Any = "numpy", dtype: Any = "float32",
-                 random_state: int | None = None) -> None:
+                 random_state: int | None = None, on_divergence: str = "warn") -> None:
         super().__init__(learning_rate, l1, l2, backend=backend, dtype=dtype,
-                         random_state=random_state)
+                         random_state=random_state, on_divergence=on_divergence)
         self.units = check_positive("units", units, integer=True)
         self.w1 = self.b1 = self.w2 = self.b2 = self.a1 = None
 
@@ -262,9 +333,10 @@ class MinibatchNetwork(RandomInitNetwork):
 
     def __init__(self, units: int = 10, batch_size: int = 32, learning_rate: float = 0.1,
                  l1: float = 0, l2: float = 0, *, backend: Any = "numpy",
-                 dtype: Any = "float32", random_state: int | None = None) -> None:
+                 dtype: Any = "float32", random_state: int | None = None,
+                 on_divergence: str = "warn") -> None:
         super().__init__(units, learning_rate, l1, l2, backend=backend, dtype=dtype,
-                         random_state=random_state)
+                         random_state=random_state, on_divergence=on_divergence)
         self.batch_size = check_positive("batch_size", batch_size, integer=True)
 
     def gen_batch(self, x: Any, y: Any) -> Iterator[tuple[Any, Any]]:
@@ -282,15 +354,14 @@ class MinibatchNetwork(RandomInitNetwork):
         xd, yd, xv, yv = self._prepare(x, y, x_val, y_val)
         n = xd.shape[0]
         self.init_weights(xd.shape[1])
-        pending, pending_val = [], []
-        for _ in range(epochs):
+
+        def run_epoch() -> Any:
             loss = 0.0
             for x_batch, y_batch in self.gen_batch(xd, yd):
                 self._logits = None
                 a = self.training(x_batch, y_batch, x_batch.shape[0])
                 loss = loss + self._batch_loss_sum(y_batch, a)
-            pending.append((loss + self.reg_loss()) / n)
-            if xv is not None:
-                pending_val.append(self._val_loss(xv, yv))
-        self._flush(pending, pending_val)
+            return (loss + self.reg_loss()) / n
+
+        self._train_epochs(epochs, run_epoch, xv, yv)
         return self

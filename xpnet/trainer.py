@@ -170,7 +170,9 @@ class Trainer:
             loss, grad = net.flat_gradient(xb, tb)
             opt.update(params, {"flat": grad})
             loss_sum = loss_sum + loss * xb.shape[0]
-        return backend.to_float(loss_sum) / n
+        # + 0 * max|w|: NaN once a weight is NaN/inf, so the same sync also catches weights that
+        # the last step blew up (the loss above was computed before that step)
+        return backend.to_float(loss_sum + 0.0 * xp.max(xp.abs(net.flat))) / n
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:

@@ -2,21 +2,25 @@
 
 Each check raises ValueError or TypeError whose message names the argument, the bad value and
 the fix.  Host data is checked on the host before it moves; arrays already on the model's
-device are checked there with one reduction (one host sync per call, never per step).
+library are checked there with one reduction (one host sync per call, never per step), and
+must sit on the model's device (no silent transfers).  Nothing here mutates a model, so a call
+that fails validation leaves the model exactly as it was.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .backend import Backend, library_of
 
-__all__ = ["check_features", "check_targets", "check_class_labels", "check_lengths",
-           "check_positive", "check_fraction", "check_choice", "is_host"]
+__all__ = ["check_features", "check_targets", "check_class_labels", "check_binary_targets",
+           "check_lengths", "check_positive", "check_fraction", "check_choice",
+           "check_hidden_sizes", "check_device", "is_host"]
 
 
 def is_host(x: Any) -> bool:
@@ -29,30 +33,83 @@ def _describe(x: Any) -> str:
     return f"shape {tuple(shape)}" if shape is not None else type(x).__name__
 
 
+def _host_array(x: Any, name: str, what: str) -> np.ndarray:
+    """``np.asarray(x)`` with a readable error for ragged or unreadable input."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} could not be read as an array ({err}); pass {what}") from None
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    """Loose device equality: torch.device('cuda') matches cuda:0, CuPy devices by id."""
+    if a is None or b is None:
+        return True
+    if hasattr(a, "type") and hasattr(b, "type"):  # torch.device
+        return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+    if hasattr(a, "id") and hasattr(b, "id"):  # cupy.cuda.Device
+        return a.id == b.id
+    return a == b
+
+
+def check_device(arr: Any, backend: Backend, name: str = "x") -> None:
+    """An array of the model's own library must already be on the model's device."""
+    if backend.device is None:
+        return
+    dev = getattr(arr, "device", None)
+    if not _same_device(dev, backend.device):
+        raise ValueError(f"{name} is on device {dev} but the model runs on {backend.spec!r} "
+                         f"(device {backend.device_name}); move it first (e.g. "
+                         f"x.to_device(...)/x.to(...)) or pass a NumPy array (moved once)")
+
+
+def _to_backend(x: Any, backend: Backend, name: str, dtype: Any = None) -> Any:
+    """``backend.asarray`` plus the device check for arrays of the model's own library."""
+    arr = backend.asarray(x, dtype=dtype, name=name)  # TypeError for a foreign library
+    if not is_host(x):
+        check_device(arr, backend, name)
+    return arr
+
+
+def _host_float(host: np.ndarray, backend: Backend, name: str, fix: str) -> np.ndarray:
+    """Cast numeric host data to the model's dtype, refusing NaN/inf and float32 overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = host.astype(backend.dtype_name, copy=False)
+    if host.dtype.kind == "f":  # integers and booleans are always finite in float32/64
+        finite = np.isfinite(cast)
+        if not finite.all():
+            where = tuple(int(i) for i in np.argwhere(~finite)[0])
+            value = host[where].item()
+            at = f"at index {where if len(where) != 1 else where[0]}"
+            if np.isfinite(value):
+                raise ValueError(f"{name} holds {value!r} {at}, which overflows "
+                                 f"{backend.dtype_name}; scale the inputs (e.g. sklearn's "
+                                 f"StandardScaler) or use dtype='float64'")
+            raise ValueError(f"{name} contains NaN or infinity (first {at}: {value!r}); {fix}")
+    return cast
+
+
 def check_features(x: Any, backend: Backend, name: str = "x",
                    n_features: int | None = None) -> Any:
     """Validate a 2-D finite numeric feature matrix and move it onto ``backend`` once.
 
-    ``n_features`` (when given) is the width the model was built or fitted with.
+    ``n_features`` (when given) is the width the model was built or fitted with.  Host data
+    of any numeric dtype is cast to the model's float dtype (float64 input to a float32 model
+    becomes float32).
     """
     if x is None:
         raise ValueError(f"{name} is None; pass a 2-D array of shape (n_samples, n_features)")
     if is_host(x):
-        try:
-            host = np.asarray(x)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{name} could not be read as an array ({err}); pass a 2-D "
-                             f"numeric array of shape (n_samples, n_features)") from None
+        host = _host_array(x, name, "a 2-D numeric array of shape (n_samples, n_features)")
         if host.dtype.kind not in "biuf":
             raise TypeError(f"{name} has non-numeric dtype {host.dtype}; encode categorical "
-                            f"columns as numbers (e.g. sklearn's OneHotEncoder) first")
+                            f"columns as numbers (e.g. sklearn's OneHotEncoder) and convert "
+                            f"the array to float first")
         _check_shape(host.shape, name, n_features)
-        if host.dtype.kind == "f" and not np.isfinite(host).all():
-            bad = np.argwhere(~np.isfinite(host))[0]
-            raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column "
-                             f"{bad[1]}); impute or drop those values before training")
+        host = _host_float(host, backend, name,
+                           "impute or drop those values (e.g. sklearn's SimpleImputer) first")
         return backend.asarray(host, name=name)
-    arr = backend.asarray(x, name=name)  # TypeError for a foreign library
+    arr = _to_backend(x, backend, name)
     _check_shape(tuple(arr.shape), name, n_features)
     if not bool(backend.xp.all(backend.xp.isfinite(arr))):
         raise ValueError(f"{name} contains NaN or infinity; impute or drop those values "
@@ -62,13 +119,16 @@ def check_features(x: Any, backend: Backend, name: str = "x",
 
 def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> None:
     if len(shape) != 2:
-        hint = " (a single feature? use x.reshape(-1, 1))" if len(shape) == 1 else ""
+        hint = (" (a single feature? use x.reshape(-1, 1); a single sample? use "
+                "x.reshape(1, -1))" if len(shape) == 1 else
+                "; flatten each sample first, e.g. x.reshape(len(x), -1)")
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
                          f"{tuple(shape)}{hint}")
     if shape[0] == 0:
         raise ValueError(f"{name} has 0 samples (shape {tuple(shape)}); pass at least one row")
     if shape[1] == 0:
-        raise ValueError(f"{name} has 0 features (shape {tuple(shape)})")
+        raise ValueError(f"{name} has 0 features (shape {tuple(shape)}); pass at least one "
+                         f"column")
     if n_features is not None and shape[1] != n_features:
         raise ValueError(f"{name} has {shape[1]} features but the model expects {n_features}; "
                          f"pass data with the same columns the model was built/fitted with")
@@ -76,31 +136,84 @@ def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> N
 
 def check_lengths(x: Any, y: Any, x_name: str = "x", y_name: str = "y") -> None:
     """``x`` and ``y`` must have the same number of samples."""
-    nx, ny = _length(x), _length(y)
+    if y is None:
+        raise ValueError(f"{y_name} is None; pass one target per row of {x_name}")
+    nx, ny = _length(x, x_name), _length(y, y_name)
     if nx != ny:
         raise ValueError(f"{x_name} has {nx} samples but {y_name} has {ny}; "
                          f"they must have the same length")
 
 
-def _length(a: Any) -> int:
+def _length(a: Any, name: str) -> int:
     shape = getattr(a, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) else len(a)
+    if shape is not None:
+        if len(shape) == 0:
+            raise ValueError(f"{name} is a scalar ({a!r}); pass one value per sample")
+        return int(shape[0])
+    try:
+        return len(a)
+    except TypeError:
+        raise TypeError(f"{name} of type {type(a).__name__} has no length; pass an array or "
+                        f"a list") from None
 
 
-def check_targets(y: Any, backend: Backend, name: str = "y") -> Any:
-    """Finite numeric regression or 0/1 targets, moved onto the backend as floats."""
+def check_targets(y: Any, backend: Backend, name: str = "y",
+                  n_outputs: int | None = None) -> Any:
+    """Finite numeric regression or 0/1 targets, moved onto the backend as floats.
+
+    With ``n_outputs`` the shape must be (n,) or (n, 1) for one output, (n, n_outputs)
+    otherwise.
+    """
     if y is None:
         raise ValueError(f"{name} is None; pass the targets")
     if is_host(y):
-        host = np.asarray(y)
+        host = _host_array(y, name, "one number per sample")
         if host.dtype.kind not in "biuf":
-            raise TypeError(f"{name} has non-numeric dtype {host.dtype}; pass numbers")
+            raise TypeError(f"{name} has non-numeric dtype {host.dtype}; pass numbers (for "
+                            f"class labels use a classifier, e.g. xpnet.MLPClassifier)")
         if host.size == 0:
             raise ValueError(f"{name} is empty; pass at least one target")
-        if host.dtype.kind == "f" and not np.isfinite(host).all():
-            raise ValueError(f"{name} contains NaN or infinity; drop those samples")
-        return backend.asarray(host, name=name)
-    return backend.asarray(y, name=name)
+        _check_target_shape(host.shape, name, n_outputs)
+        return backend.asarray(_host_float(host, backend, name, "drop those samples"),
+                               name=name)
+    arr = _to_backend(y, backend, name)
+    _check_target_shape(tuple(arr.shape), name, n_outputs)
+    if not bool(backend.xp.all(backend.xp.isfinite(arr))):
+        raise ValueError(f"{name} contains NaN or infinity; drop those samples")
+    return arr
+
+
+def _check_target_shape(shape: tuple[int, ...], name: str, n_outputs: int | None) -> None:
+    if n_outputs is None:
+        return
+    ok = (len(shape) == 2 and shape[1] == n_outputs) or (n_outputs == 1 and len(shape) == 1)
+    if not ok:
+        want = "(n_samples,) or (n_samples, 1)" if n_outputs == 1 else \
+            f"(n_samples, {n_outputs})"
+        raise ValueError(f"{name} has shape {tuple(shape)} but the model has {n_outputs} "
+                         f"output(s); pass targets of shape {want} or change output_size")
+
+
+def check_binary_targets(y: Any, backend: Backend, n: int, name: str = "y",
+                         model: str = "this model") -> Any:
+    """0/1 targets of a binary logistic model, one per sample, as an (n, 1) float array.
+
+    A single class (all zeros or all ones) is allowed: logistic regression trains on it.
+    """
+    yd = check_targets(y, backend, name)
+    if yd.ndim > 2 or (yd.ndim == 2 and yd.shape[1] != 1) or yd.shape[0] != n:
+        raise ValueError(f"{name} must hold one 0/1 target per sample ({n}), got shape "
+                         f"{tuple(yd.shape)}; pass a 1-D array of length {n}")
+    xp = backend.xp
+    odd = xp.logical_and(yd != 0.0, yd != 1.0)
+    if bool(xp.any(odd)):
+        example = backend.to_numpy(yd).ravel()
+        example = example[(example != 0) & (example != 1)][:3]
+        raise ValueError(f"{name} holds values other than 0 and 1 (e.g. {example}); "
+                         f"{model} is a binary logistic model: encode the classes as 0/1 "
+                         f"(e.g. (y == positive_label).astype(int)) or use "
+                         f"xpnet.MLPClassifier for other labels")
+    return xp.reshape(yd, (n, 1))
 
 
 def check_class_labels(t: Any, backend: Backend, n_classes: int, name: str = "t") -> Any:
@@ -110,34 +223,59 @@ def check_class_labels(t: Any, backend: Backend, n_classes: int, name: str = "t"
     """
     if t is None:
         raise ValueError(f"{name} is None; pass integer class labels")
-    host = np.asarray(t) if is_host(t) else None
-    if host is None:
-        arr = backend.asarray(t, dtype=t.dtype, name=name)
-        if arr.ndim == 1:
-            lo, hi = int(backend.xp.min(arr)), int(backend.xp.max(arr))
-            _check_range(lo, hi, n_classes, name)
-            return backend.xp.astype(arr, backend.index_dtype)
-        return backend.xp.astype(arr, backend.dtype)
-    if host.ndim == 2 and host.shape[1] == n_classes:
-        return backend.asarray(host, name=name)
+    if not is_host(t):
+        return _device_labels(t, backend, n_classes, name)
+    host = _host_array(t, name, f"integer class labels 0..{n_classes - 1}")
+    if host.ndim == 2 and host.shape[1] == n_classes and n_classes > 1:
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"{name} (one-hot, width {n_classes}) has non-numeric dtype "
+                            f"{host.dtype}; pass 0/1 numbers")
+        return backend.asarray(_host_float(host, backend, name, "drop those samples"),
+                               name=name)
     if host.ndim == 2 and host.shape[1] == 1:
         host = host[:, 0]
     if host.ndim != 1:
         raise ValueError(f"{name} must be 1-D class labels or one-hot of width {n_classes}, "
-                         f"got {_describe(host)}")
+                         f"got {_describe(host)}; pass labels of shape (n_samples,)")
     if host.size == 0:
         raise ValueError(f"{name} is empty; pass at least one label")
     if host.dtype.kind == "f":
-        if not np.isfinite(host).all() or not np.all(host == np.round(host)):
-            odd = host[~np.isfinite(host) | (host != np.round(host))][:3]
-            raise ValueError(f"{name} holds non-integer values (e.g. {odd}); "
+        bad = ~np.isfinite(host) | (host != np.round(host))
+        if bad.any():
+            raise ValueError(f"{name} holds non-integer values (e.g. {host[bad][:3]}); "
                              f"class labels must be integers 0..{n_classes - 1} (use "
-                             f"xpnet.MLPClassifier for arbitrary labels)")
+                             f"xpnet.MLPClassifier for arbitrary labels, or a regression "
+                             f"loss for continuous targets)")
     elif host.dtype.kind not in "biu":
         raise TypeError(f"{name} has dtype {host.dtype}; class labels must be integers "
                         f"0..{n_classes - 1} (xpnet.MLPClassifier accepts any label type)")
     _check_range(int(host.min()), int(host.max()), n_classes, name)
     return backend.asarray(host.astype(np.int64), dtype=backend.index_dtype, name=name)
+
+
+def _device_labels(t: Any, backend: Backend, n_classes: int, name: str) -> Any:
+    """Labels already on the model's library: one host sync for range and integrality."""
+    xp = backend.xp
+    arr = _to_backend(t, backend, name, dtype=t.dtype)
+    if arr.ndim == 2 and arr.shape[1] == n_classes and n_classes > 1:
+        onehot = xp.astype(arr, backend.dtype)
+        if not bool(xp.all(xp.isfinite(onehot))):
+            raise ValueError(f"{name} contains NaN or infinity; drop those samples")
+        return onehot
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be 1-D class labels or one-hot of width {n_classes}, "
+                         f"got {_describe(arr)}; pass labels of shape (n_samples,)")
+    as_float = xp.astype(arr, backend.dtype)
+    integral = xp.all(xp.logical_and(xp.isfinite(as_float), as_float == xp.round(as_float)))
+    lo, hi, ok = (float(v) for v in backend.to_numpy(xp.stack(
+        [xp.min(as_float), xp.max(as_float), xp.astype(integral, backend.dtype)])))
+    if not ok:
+        raise ValueError(f"{name} holds non-integer values; class labels must be integers "
+                         f"0..{n_classes - 1} (use xpnet.MLPClassifier for arbitrary labels)")
+    _check_range(int(lo), int(hi), n_classes, name)
+    return xp.astype(arr, backend.index_dtype)
 
 
 def _check_range(lo: int, hi: int, n_classes: int, name: str) -> None:
@@ -150,26 +288,40 @@ def _check_range(lo: int, hi: int, n_classes: int, name: str) -> None:
 def check_positive(name: str, value: Any, integer: bool = False, allow_zero: bool = False) -> Any:
     """A positive (or non-negative) finite number, optionally an integer."""
     ok_type = numbers.Integral if integer else numbers.Real
+    kind = "an integer" if integer else "a number"
+    bound = ">= 0" if allow_zero else "> 0"
+    example = ("0" if allow_zero else "1") if integer else ("0.0" if allow_zero else "0.01")
     if isinstance(value, bool) or not isinstance(value, ok_type):
-        kind = "an integer" if integer else "a number"
-        raise TypeError(f"{name}={value!r} must be {kind}")
+        raise TypeError(f"{name}={value!r} must be {kind} {bound}; pass e.g. {name}={example}")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}={value!r} must be {bound}")
+        raise ValueError(f"{name}={value!r} must be {kind} {bound}; pass e.g. {name}={example}")
     return int(value) if integer else float(value)
 
 
 def check_fraction(name: str, value: Any, hi_inclusive: bool = False) -> float:
     """A number in [0, 1) (or [0, 1])."""
+    interval = f"[0, 1{']' if hi_inclusive else ')'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r} must be a number in [0, 1)")
+        raise TypeError(f"{name}={value!r} must be a number in {interval}; pass e.g. "
+                        f"{name}=0.5")
     if not (0.0 <= value < 1.0 or (hi_inclusive and value == 1.0)):
-        raise ValueError(f"{name}={value!r} must be in [0, 1{']' if hi_inclusive else ')'}")
+        raise ValueError(f"{name}={value!r} must be in {interval}; pass e.g. {name}=0.5")
     return float(value)
 
 
 def check_choice(name: str, value: Any, choices: Any) -> str:
     """A case-insensitive name among ``choices``."""
     if not isinstance(value, str) or value.lower() not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(str, choices))}")
+        raise ValueError(f"{name}={value!r} is not a known choice; use one of "
+                         f"{', '.join(map(str, choices))}")
     return value.lower()
+
+
+def check_hidden_sizes(name: str, value: Any) -> list[int]:
+    """Hidden layer widths: an int or a sequence of positive ints (may be empty)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(f"{name}={value!r} must be a list of layer widths; pass e.g. "
+                        f"{name}=[100, 100] (or [] for no hidden layer)")
+    return [check_positive(f"{name}[{i}]", h, integer=True) for i, h in enumerate(value)]
