@@ -10,7 +10,6 @@ two models on two backends live side by side in one process.
 from __future__ import annotations
 
 import importlib
-import os
 import types
 from typing import Any
 
@@ -410,66 +409,35 @@ def get_backend(
 
 # --------------------------------------------------------------------- fused optimizer steps
 class _NumpyFused:
-    """Adam's update as in-place ufunc calls on preallocated scratch (no temporaries), split
-    across threads for large buffers (NumPy releases the GIL inside ufuncs).  The same
-    arithmetic as the Array API path in ``xpnet.optimizers.Adam.step``."""
-
-    #: below this many elements one thread is faster than two
-    PARALLEL_MIN = 1 << 16
+    """Adam's update as in-place ufunc calls on two preallocated scratch buffers: no
+    temporaries, so no allocation (and no page faults) per step.  The same arithmetic as the
+    Array API path in ``xpnet.optimizers.Adam.step``.  One thread on purpose: right after the
+    matrix products the BLAS threads still hold the other cores (measured: a second thread, or
+    SciPy's separately threaded BLAS axpy, made the epoch slower)."""
 
     def __init__(self) -> None:
-        self._scratch: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self._pool: Any = None
-        self._threads = min(os.cpu_count() or 1, 4)
-
-    def _chunks(self, n: int) -> list[slice]:
-        k = self._threads if n >= self.PARALLEL_MIN else 1
-        step = -(-n // k)
-        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
-
-    def _run(self, fn: Any, n: int, *arrays: np.ndarray) -> None:
-        parts = self._chunks(n)
-        if len(parts) == 1:
-            fn(*arrays, self._buffers(arrays[0], 0, n))
-            return
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="xpnet-fused")
-        futures = [self._pool.submit(fn, *(a[s] for a in arrays), self._buffers(arrays[0], i, s))
-                   for i, s in enumerate(parts)]
-        for f in futures:
-            f.result()
-
-    def _buffers(self, like: np.ndarray, i: int, s: Any) -> tuple[np.ndarray, np.ndarray]:
-        n = like.shape[0] if isinstance(s, int) else s.stop - s.start
-        key = (i, n)
-        buf = self._scratch.get(key)
-        if buf is None or buf[0].dtype != like.dtype:
-            buf = self._scratch[key] = (np.empty(n, like.dtype), np.empty(n, like.dtype))
-        return buf
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
 
     def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
              eps_t: float) -> bool:
-        if p.ndim != 1 or not (p.flags.c_contiguous and g.flags.c_contiguous):
+        if not all(a.flags.c_contiguous for a in (p, g, m, v)):
             return False
-
-        def step(p, g, m, v, bufs):  # noqa: ANN001, ANN202
-            s1, s2 = bufs
-            np.multiply(m, b1, out=m)
-            np.multiply(g, 1.0 - b1, out=s1)
-            np.add(m, s1, out=m)
-            np.multiply(g, g, out=s1)
-            np.multiply(s1, 1.0 - b2, out=s1)
-            np.multiply(v, b2, out=v)
-            np.add(v, s1, out=v)
-            np.sqrt(v, out=s2)
-            np.add(s2, eps_t, out=s2)
-            np.divide(m, s2, out=s2)
-            np.multiply(s2, lr_t, out=s2)
-            np.subtract(p, s2, out=p)
-
-        self._run(step, p.shape[0], p, g, m, v)
+        if self._scratch is None or self._scratch[0].shape != p.shape \
+                or self._scratch[0].dtype != p.dtype:
+            self._scratch = (np.empty_like(p), np.empty_like(p))
+        s1, s2 = self._scratch
+        np.multiply(m, b1, out=m)               # m = b1 m + (1 - b1) g
+        np.multiply(g, 1.0 - b1, out=s1)
+        np.add(m, s1, out=m)
+        np.multiply(g, g, out=s1)               # v = b2 v + (1 - b2) g^2
+        np.multiply(s1, 1.0 - b2, out=s1)
+        np.multiply(v, b2, out=v)
+        np.add(v, s1, out=v)
+        np.sqrt(v, out=s2)                      # p -= lr_t m / (sqrt(v) + eps_t)
+        np.add(s2, eps_t, out=s2)
+        np.divide(m, s2, out=s2)
+        np.multiply(s2, lr_t, out=s2)
+        np.subtract(p, s2, out=p)
         return True
 
 

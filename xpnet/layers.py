@@ -52,7 +52,9 @@ class Dense(Layer):
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.x = x
-        return x @ self.params[self.w_key] + self.params[self.b_key]
+        z = x @ self.params[self.w_key]
+        z += self.params[self.b_key]  # in place on the fresh product: one array, not two
+        return z
 
     def backward(self, dout: Any) -> Any:
         self.grads[self.w_key] = self.x.T @ dout

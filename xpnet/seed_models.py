@@ -69,6 +69,7 @@ class SingleLayer:
         self.w = self.b = None
         self.n_features_in_: int | None = None
         self._logits = None
+        self._reg: Any = None  # this epoch's penalty, shared by its train and val losses
 
     # ------------------------------------------------------------------ the seeds' methods
     def init_weights(self, n_features: int) -> None:
@@ -116,7 +117,7 @@ class SingleLayer:
         params = {}
         for name in self._param_names:
             value = getattr(self, name)
-            if not self.backend.owns(value):  # the seeds' ``self.b2 = 0``: an array to step
+            if isinstance(value, (int, float)):  # the seeds' ``self.b2 = 0``: an array to step
                 value = self.backend.asarray(value) + self.xp.zeros_like(grads[name])
             params[name] = value
         self._sgd.lr = self.lr
@@ -145,7 +146,8 @@ class SingleLayer:
         def run_epoch() -> Any:
             self._logits = None
             a = self.training(xd, yd, m)
-            return (self._batch_loss_sum(yd, a) + self.reg_loss()) / m
+            self._reg = self.reg_loss()
+            return (self._batch_loss_sum(yd, a) + self._reg) / m
 
         self._train_epochs(epochs, run_epoch, xv, yv)
         return self
@@ -164,9 +166,10 @@ class SingleLayer:
         good, good_epoch = self._snapshot(), 0
         pending, pending_val = [], []
         for epoch in range(1, epochs + 1):
+            self._reg = None
             pending.append(run_epoch())
             if xv is not None:
-                pending_val.append(self._val_loss(xv, yv))
+                pending_val.append(self._val_loss(xv, yv, self._reg))
             if epoch % every and epoch < epochs:
                 continue
             flags = [xp.astype(xp.all(xp.isfinite(self.backend.asarray(getattr(self, name)))),
@@ -207,10 +210,10 @@ class SingleLayer:
         warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ validation loss
-    def _val_loss(self, x_val: Any, y_val: Any) -> Any:
+    def _val_loss(self, x_val: Any, y_val: Any, reg: Any = None) -> Any:
         z = self.forpass(x_val)
-        return (binary_cross_entropy_from_logits(self.xp, z, y_val) + self.reg_loss()) \
-            / x_val.shape[0]
+        reg = self.reg_loss() if reg is None else reg
+        return (binary_cross_entropy_from_logits(self.xp, z, y_val) + reg) / x_val.shape[0]
 
     def update_val_loss(self, x_val: Any, y_val: Any) -> None:
         """Append the validation loss (no-op without validation data)."""
@@ -361,7 +364,8 @@ class MinibatchNetwork(RandomInitNetwork):
                 self._logits = None
                 a = self.training(x_batch, y_batch, x_batch.shape[0])
                 loss = loss + self._batch_loss_sum(y_batch, a)
-            return (loss + self.reg_loss()) / n
+            self._reg = self.reg_loss()
+            return (loss + self._reg) / n
 
         self._train_epochs(epochs, run_epoch, xv, yv)
         return self
