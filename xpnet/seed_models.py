@@ -226,8 +226,12 @@ class SingleLayer:
     def _floats(self, values: list[Any]) -> list[float]:
         """Device scalars as Python floats, with one host sync for all of them."""
         xp = self.xp
-        return [float(v) for v in self.backend.to_numpy(xp.stack(
-            [xp.reshape(xp.asarray(v, dtype=self.backend.dtype), ()) for v in values]))]
+        if all(getattr(v, "dtype", None) == self.backend.dtype for v in values):
+            stacked = xp.stack(values)  # the usual case: 0-d arrays of the model's dtype
+        else:  # Python floats or a seed subclass's float64 arrays among them
+            stacked = xp.stack([xp.reshape(xp.asarray(v, dtype=self.backend.dtype), ())
+                                for v in values])
+        return [float(v) for v in self.backend.to_numpy(stacked)]
 
     # ------------------------------------------------------------------ inputs
     def _features(self, x: Any, name: str) -> Any:
