@@ -11,20 +11,16 @@ README's scikit-learn style estimator, saved to and reloaded from a portable ``.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+
+from _args import example_parser
 
 import xpnet
 from xpnet.datasets import load_digits_split
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the files go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__, "where the files go")
     return parser.parse_args(argv)
 
 

@@ -13,9 +13,9 @@ Writes ``seed000_minibatch.png`` (training and validation loss per batch size).
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
+
+from _args import example_parser
 
 import xpnet
 from xpnet.datasets import load_breast_cancer_split
@@ -23,12 +23,7 @@ from xpnet.plot import plot_grid
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the PNGs go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__)
     return parser.parse_args(argv)
 
 

@@ -14,9 +14,9 @@ Writes ``seed001_dual_layer.png`` (ones init) and ``seed001_random_init.png``.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
+
+from _args import example_parser
 
 import xpnet
 from xpnet.datasets import load_breast_cancer_split
@@ -24,12 +24,7 @@ from xpnet.plot import plot_curves
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the PNGs go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=None,
                         help="DualLayer epochs (default: 20000 as in the seed; 300 with --smoke)")
     return parser.parse_args(argv)

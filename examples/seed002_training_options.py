@@ -24,8 +24,8 @@ Writes ``seed002_weight_init.png``, ``seed002_regularization.png``,
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
+
+from _args import example_parser
 
 import xpnet
 from xpnet.datasets import load_breast_cancer_split
@@ -33,12 +33,7 @@ from xpnet.plot import plot_curves, plot_grid, plot_history
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the PNGs go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__)
     return parser.parse_args(argv)
 
 

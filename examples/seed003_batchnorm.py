@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from _args import example_parser
 
 import xpnet
 from xpnet.datasets import load_dataset
@@ -34,12 +33,7 @@ from xpnet.plot import plot_curves, plot_grid
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the PNGs go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__)
     parser.add_argument("--fashion", action="store_true",
                         help="use Fashion-MNIST instead of scikit-learn's digits")
     return parser.parse_args(argv)

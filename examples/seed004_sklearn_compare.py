@@ -19,11 +19,10 @@ Writes ``seed004_minibatch.png`` and ``seed004_sklearn_compare.png``.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
-from pathlib import Path
 
+from _args import example_parser
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 
@@ -36,12 +35,7 @@ SEED_SETTINGS = dict(hidden_layer_sizes=(10,), activation="logistic", solver="sg
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true",
-                        default=os.environ.get("XPNET_SMOKE") == "1",
-                        help="a few epochs only (also: XPNET_SMOKE=1)")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where the PNGs go")
-    parser.add_argument("--backend", default="numpy", help="numpy, torch, cupy, ...")
+    parser = example_parser(__doc__)
     return parser.parse_args(argv)
 
 

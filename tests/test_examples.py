@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.py")
+                  if not p.name.startswith("_"))  # _args.py: shared options, not an example
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
