@@ -33,7 +33,7 @@ class SoftmaxCrossEntropy:
 
     def __init__(self, xp: Any = None) -> None:
         self.xp = xp
-        self.p = self.onehot = None
+        self.p = self.onehot = self._classes = None
 
     def forward(self, z: Any, t: Any) -> Any:
         xp = self.xp = self.xp or namespace_of(z)
@@ -42,7 +42,10 @@ class SoftmaxCrossEntropy:
         s = xp.sum(e, axis=1, keepdims=True)
         self.p = e / s
         if t.ndim == 1:
-            classes = xp.arange(z.shape[1], dtype=t.dtype, device=_device(z))
+            classes = self._classes
+            if classes is None or classes.shape[0] != z.shape[1] or classes.dtype != t.dtype:
+                classes = self._classes = xp.arange(z.shape[1], dtype=t.dtype,
+                                                    device=_device(z))  # once, not per step
             self.onehot = xp.astype(t[:, None] == classes, z.dtype)
         else:
             self.onehot = xp.astype(t, z.dtype)

@@ -142,8 +142,13 @@ class MultiLayerNetExtend:
     def _x(self, x: Any, name: str = "x") -> Any:
         return check_features(x, self.backend, name, n_features=self.input_size)
 
+    @property
+    def is_classifier(self) -> bool:
+        """True when the last layer is softmax cross-entropy (labels are classes)."""
+        return self.loss_name in ("softmax_cross_entropy", "cross_entropy")
+
     def _t(self, t: Any, name: str = "t") -> Any:
-        if self.loss_name in ("softmax_cross_entropy", "cross_entropy"):
+        if self.is_classifier:
             return check_class_labels(t, self.backend, self.output_size, name)
         return check_targets(t, self.backend, name, n_outputs=self.output_size)
 

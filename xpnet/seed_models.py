@@ -14,7 +14,6 @@ optional, losses are computed stably from logits, and penalties enter loss and g
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from .init import init_scale
 from .layers import sigmoid
 from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
 from .optimizers import SGD
-from .trainer import DivergenceError
+from .trainer import report_divergence
 from .validation import (
     check_binary_targets,
     check_choice,
@@ -201,13 +200,9 @@ class SingleLayer:
 
     def _diverged(self, epoch: int, what: str, kept: int) -> None:
         kept_text = "its initial weights" if kept == 0 else f"the weights after epoch {kept}"
-        msg = (f"{type(self).__name__}.fit diverged at epoch {epoch}: {what}; the model keeps "
-               f"{kept_text} (the last finite ones checked). Lower the "
-               f"learning rate (learning_rate={self.lr:g}) or scale the inputs (e.g. sklearn's "
-               f"StandardScaler)")
-        if self.on_divergence == "raise":
-            raise DivergenceError(msg)
-        warnings.warn(msg, RuntimeWarning, stacklevel=4)
+        report_divergence(f"{type(self).__name__}.fit diverged at epoch {epoch}: {what}; the "
+                          f"model keeps {kept_text} (the last finite ones checked).",
+                          f"learning_rate={self.lr:g}", self.on_divergence, stacklevel=5)
 
     # ------------------------------------------------------------------ validation loss
     def _val_loss(self, x_val: Any, y_val: Any, reg: Any = None) -> Any:

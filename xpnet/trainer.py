@@ -17,7 +17,7 @@ from .network import MultiLayerNetExtend
 from .optimizers import Optimizer, make_optimizer
 from .validation import check_choice, check_lengths, check_positive
 
-__all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK"]
+__all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK", "report_divergence"]
 
 #: samples per forward pass when evaluating (bounds memory on large sets)
 EVAL_CHUNK = 8192
@@ -52,7 +52,7 @@ def evaluate(network: MultiLayerNetExtend, x: Any, t: Any, chunk: int = EVAL_CHU
     xp = network.xp
     n = x.shape[0]
     loss_sum, score_sum = 0.0, 0.0
-    classify = network.loss_name in ("softmax_cross_entropy", "cross_entropy")
+    classify = network.is_classifier
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         xb, tb = x[start:stop, ...], t[start:stop, ...]
@@ -230,7 +230,7 @@ class Trainer:
         pending: dict[str, Any] = {}
         if self.x_val is not None:
             pending["val_loss"], pending["val_score"] = evaluate(net, self.x_val, self.t_val)
-        classify = net.loss_name in ("softmax_cross_entropy", "cross_entropy")
+        classify = net.is_classifier
         if self.evaluate and classify:
             k = self.evaluate_sample_num_per_epoch
             k = min(k or self.train_size, self.train_size)
@@ -259,12 +259,18 @@ class Trainer:
         return record
 
     def _diverged(self, epoch: int, loss: float) -> None:
-        msg = (f"training diverged at epoch {epoch}: the loss became {loss}; the network keeps "
-               f"its last finite weights. Lower the learning rate (lr={self.optimizer.lr:g}) or "
-               f"scale the inputs (e.g. sklearn's StandardScaler)")
-        if self.on_divergence == "raise":
-            raise DivergenceError(msg)
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        report_divergence(f"training diverged at epoch {epoch}: the loss became {loss}; the "
+                          f"network keeps its last finite weights.", f"lr={self.optimizer.lr:g}",
+                          self.on_divergence, stacklevel=4)
+
+
+def report_divergence(what: str, lr_text: str, on_divergence: str, stacklevel: int) -> None:
+    """Warn (or raise :class:`DivergenceError`) with ``what`` plus the hint that fixes it."""
+    msg = (f"{what} Lower the learning rate ({lr_text}) or scale the inputs (e.g. sklearn's "
+           f"StandardScaler)")
+    if on_divergence == "raise":
+        raise DivergenceError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
 
 
 class _NoBar:
