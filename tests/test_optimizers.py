@@ -152,10 +152,10 @@ def test_adam_bias_correction_first_step(backend_name):
 @pytest.mark.parametrize("cls", [Adam, AdamW])
 def test_fused_adam_equals_plain_array_api_path(backend_name, cls):
     """The fused kernels (numpy, torch) compute the same step as the plain code, also on a
-    buffer large enough for numpy's multi-threaded path."""
+    buffer large enough for numpy's compiled (numba) kernel."""
     b = get_backend(backend_name, dtype="float64")
     rng = np.random.default_rng(3)
-    n = 70_000 if b.name == "numpy" else 1_000  # numpy splits >= 65536 across threads
+    n = 70_000 if b.name == "numpy" else 1_000  # numpy compiles its step from 65536 up
     w0 = rng.normal(size=n)
     fused = {"flat": b.asarray(w0.copy())}
     plain = {"flat": b.asarray(w0.copy())}

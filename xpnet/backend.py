@@ -107,6 +107,9 @@ class Backend:
         # legacy RandomState: random_state=42 draws exactly the seeds' np.random.seed(42) weights
         self.host_rng = np.random.RandomState(self.seed)
         self._device_rng = self._make_device_rng(self.seed + 1)
+        #: the library's own kernels behind the few operations that need them (see ops_for)
+        self.ops = ops_for(name if module is not None and name in ("numpy", "torch") else None,
+                           xp, module)
 
     # ----------------------------------------------------------------- description
     @property
@@ -299,6 +302,45 @@ def _torch_namespace(xp: Any, torch: Any) -> Any:
     return ns
 
 
+def _numpy_namespace(xp: Any) -> Any:
+    """array_api_compat's NumPy namespace with ``maximum(x, scalar)`` and
+    ``where(cond, x, scalar)`` (ReLU, its gradient, the sigmoid's floor) as one compiled pass
+    when the array is big enough to pay for it: ``np.where`` with a scalar runs ~15x slower
+    than a plain loop (measured: 56 us vs 4 us for 128 x 256 float32).  Same semantics (NaN
+    propagates through ``maximum``); anything else goes to the compat function."""
+    ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
+    ns.__array_api_version__ = xp.__array_api_version__
+    ns.__name__ = xp.__name__
+    ops = ops_for("numpy", xp)
+    floats = (np.dtype(np.float32), np.dtype(np.float64))
+
+    def compiled_for(x: Any, scalar: Any) -> Any:
+        if (type(scalar) in (float, int) and type(x) is np.ndarray and x.dtype in floats
+                and x.size >= ops.ELEMENTWISE_MIN_SIZE and x.flags.c_contiguous):
+            return ops.kernels
+        return None
+
+    def maximum(x1: Any, x2: Any) -> Any:
+        k = compiled_for(x1, x2)
+        if k is None:
+            return xp.maximum(x1, x2)
+        out = np.empty_like(x1)
+        k.maximum_scalar(x1.reshape(-1), x1.dtype.type(x2), out.reshape(-1))
+        return out
+
+    def where(condition: Any, x1: Any, x2: Any) -> Any:
+        k = compiled_for(x1, x2)
+        if (k is None or type(condition) is not np.ndarray or condition.dtype != np.bool_
+                or condition.shape != x1.shape or not condition.flags.c_contiguous):
+            return xp.where(condition, x1, x2)
+        out = np.empty_like(x1)
+        k.where_scalar(condition.reshape(-1), x1.reshape(-1), x1.dtype.type(x2), out.reshape(-1))
+        return out
+
+    ns.maximum, ns.where = maximum, where
+    return ns
+
+
 # --------------------------------------------------------------------- resolution
 def _import(module: str, fix: str, backend: str) -> Any:
     try:
@@ -324,7 +366,7 @@ def _resolve_name(name: str, device: str | None, spec: str) -> tuple[Any, Any, A
     if name == "numpy":
         if device not in (None, "cpu"):
             raise ValueError(f"backend={spec!r}: NumPy runs on the CPU only; use backend='numpy'")
-        return array_api_compat.array_namespace(np.empty(0)), None, np
+        return _numpy_namespace(array_api_compat.array_namespace(np.empty(0))), None, np
     if name == "cupy":
         cupy = _import("cupy", _CUPY_FIX, spec)
         try:
@@ -407,21 +449,96 @@ def get_backend(
     return Backend(name, xp, dev, dtype, random_state, module)
 
 
-# --------------------------------------------------------------------- fused optimizer steps
-class _NumpyFused:
-    """Adam's update as in-place ufunc calls on two preallocated scratch buffers: no
-    temporaries, so no allocation (and no page faults) per step.  The same arithmetic as the
-    Array API path in ``xpnet.optimizers.Adam.step``.  One thread on purpose: right after the
-    matrix products the BLAS threads still hold the other cores (measured: a second thread, or
-    SciPy's separately threaded BLAS axpy, made the epoch slower)."""
+# --------------------------------------------------------------------- backend kernels
+class ArrayAPIOps:
+    """The few operations where a library's own API beats the standard's, in their plain Array
+    API form: every backend gets these (array_api_strict, CuPy and any namespace module).
 
-    def __init__(self) -> None:
-        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
+    ``out=`` names a preallocated array (e.g. a view into a network's flat gradient buffer) to
+    write the result into; without it the result is a new array.  ``adam`` returns False: the
+    optimizer then runs its own Array API code.
+    """
+
+    name = "array-api"
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+
+    def describe(self) -> str:
+        """Which kernels run (for ``xpnet env`` and benchmark records)."""
+        return self.name
+
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        """a @ b, into ``out`` when given."""
+        return _into(a @ b, out)
+
+    def sum_rows(self, a: Any, out: Any = None) -> Any:
+        """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
+        return _into(self.xp.sum(a, axis=0), out)
 
     def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
              eps_t: float) -> bool:
-        if not all(a.flags.c_contiguous for a in (p, g, m, v)):
+        """Adam's in-place update (see ``xpnet.optimizers.Adam``); False: not fused here."""
+        return False
+
+
+def _into(result: Any, out: Any) -> Any:
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+class _NumpyOps(ArrayAPIOps):
+    """NumPy: products and sums written straight into ``out`` (no temporary, no copy), and
+    Adam as one compiled pass (``xpnet.cpu_kernels``, numba) or, without numba, as in-place
+    ufuncs on two preallocated scratch buffers.  Single-threaded on purpose: right after the
+    matrix products the BLAS threads still hold the other cores (measured: a second thread, or
+    SciPy's separately threaded BLAS axpy, made the epoch slower)."""
+
+    #: arrays at least this long use the compiled kernels; below it NumPy is as quick and a
+    #: small model never pays numba's start-up (~0.6 s once per process: import, cache load)
+    COMPILED_MIN_SIZE = 1 << 16
+    ELEMENTWISE_MIN_SIZE = 1 << 13
+
+    def __init__(self, xp: Any) -> None:
+        super().__init__(xp)
+        self._kernels: Any = False  # False: not looked for yet; None: unavailable
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def kernels(self) -> Any:
+        """``xpnet.cpu_kernels`` when numba works here, else None (imported on first use)."""
+        if self._kernels is False:
+            from . import cpu_kernels  # noqa: PLC0415 - numba only when a big buffer needs it
+
+            self._kernels = cpu_kernels if cpu_kernels.AVAILABLE else None
+        return self._kernels
+
+    def describe(self) -> str:
+        from . import cpu_kernels  # noqa: PLC0415
+
+        if not self.kernels:
+            return f"NumPy ufuncs ({cpu_kernels.REASON})"
+        return (f"compiled with {cpu_kernels.REASON}: Adam from {self.COMPILED_MIN_SIZE} "
+                f"parameters, maximum/where from {self.ELEMENTWISE_MIN_SIZE} elements")
+
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        return np.matmul(a, b, out=out)
+
+    def sum_rows(self, a: Any, out: Any = None) -> Any:
+        return np.sum(a, axis=0, out=out)
+
+    def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
+             eps_t: float) -> bool:
+        if not all(a.flags.c_contiguous and a.dtype == p.dtype for a in (g, m, v)) \
+                or not p.flags.c_contiguous:
             return False
+        if p.size >= self.COMPILED_MIN_SIZE and self.kernels is not None:
+            s = p.dtype.type  # scalars in the arrays' dtype: float32 math stays float32
+            self.kernels.adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                              s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t), s(eps_t))
+            return True
         if self._scratch is None or self._scratch[0].shape != p.shape \
                 or self._scratch[0].dtype != p.dtype:
             self._scratch = (np.empty_like(p), np.empty_like(p))
@@ -435,14 +552,26 @@ class _NumpyFused:
         np.add(v, s1, out=v)
         np.sqrt(v, out=s2)                      # p -= lr_t m / (sqrt(v) + eps_t)
         np.add(s2, eps_t, out=s2)
-        np.divide(m, s2, out=s2)
-        np.multiply(s2, lr_t, out=s2)
+        np.multiply(m, lr_t, out=s1)
+        np.divide(s1, s2, out=s2)
         np.subtract(p, s2, out=p)
         return True
 
 
-class _TorchFused:
-    """Adam's update with torch's in-place multi-operand kernels."""
+class _TorchOps(ArrayAPIOps):
+    """PyTorch: ``out=`` variants and torch's in-place multi-operand kernels for Adam."""
+
+    name = "torch"
+
+    def __init__(self, xp: Any, torch: Any) -> None:
+        super().__init__(xp)
+        self.torch = torch
+
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        return self.torch.matmul(a, b) if out is None else self.torch.matmul(a, b, out=out)
+
+    def sum_rows(self, a: Any, out: Any = None) -> Any:
+        return self.torch.sum(a, 0) if out is None else self.torch.sum(a, 0, out=out)
 
     def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
              eps_t: float) -> bool:
@@ -452,13 +581,31 @@ class _TorchFused:
         return True
 
 
-def fused_ops(x: Any) -> Any:
-    """Fused in-place optimizer kernels for ``x``'s library, or None (then the optimizers use
-    their plain Array API code).  An opt-in specialization: both paths compute the same
-    update, which the tests check."""
+_OPS_CACHE: dict[str, ArrayAPIOps] = {}
+
+
+def ops_for(library: str | None, xp: Any, module: Any = None) -> ArrayAPIOps:
+    """The kernels for an array library ("numpy", "torch", anything else: plain Array API)."""
+    if library == "numpy":
+        ops = _OPS_CACHE.get("numpy")
+        if ops is None:
+            ops = _OPS_CACHE["numpy"] = _NumpyOps(xp)
+        return ops
+    if library == "torch":
+        ops = _OPS_CACHE.get("torch")
+        if ops is None:
+            import torch  # noqa: PLC0415 - only reached with torch arrays
+
+            ops = _OPS_CACHE["torch"] = _TorchOps(xp, torch)
+        return ops
+    return ArrayAPIOps(xp)
+
+
+def fused_ops(x: Any) -> ArrayAPIOps | None:
+    """The backend kernels for ``x``'s library when it has fused ones (numpy, torch), else
+    None (then the optimizers use their plain Array API code).  An opt-in specialization: both
+    paths compute the same update, which the tests check."""
     lib = library_of(x)
-    if lib == "numpy":
-        return _NumpyFused()
-    if lib == "torch":
-        return _TorchFused()
+    if lib in ("numpy", "torch"):
+        return ops_for(lib, namespace_of(x))
     return None

@@ -642,7 +642,7 @@ def _env(args: argparse.Namespace) -> int:
           f"on {platform.platform()}")
     print(f"numpy             {np.__version__} ({_blas()})")
     for dist in ("array-api-compat", "array-api-strict", "torch", "cupy-cuda12x", "cupy-cuda13x",
-                 "scikit-learn", "matplotlib", "tqdm", "joblib", "dask"):
+                 "numba", "scikit-learn", "matplotlib", "tqdm", "joblib", "dask"):
         version = _version(dist)
         if version != "not installed" or dist in ("array-api-compat", "torch"):
             print(f"{dist:<17} {version}")
@@ -653,7 +653,7 @@ def _env(args: argparse.Namespace) -> int:
         except Exception as err:  # noqa: BLE001 - each failure is reported, none is fatal
             status = f"unavailable: {_one_line(str(err)) or type(err).__name__}"
         else:
-            status = f"available (device {backend.device_name})"
+            status = f"available (device {backend.device_name}; kernels: {backend.ops.describe()})"
         print(f"  {name:<17} {status}")
     print("datasets:")
     print("  breast_cancer     available (scikit-learn)")

@@ -3,7 +3,9 @@
 Every layer has ``forward(x, train=False) -> y`` and ``backward(dout) -> dx``. Layers with
 parameters read them from a ``params`` mapping by key at each call (they never keep their own
 copy, so an optimizer may update the arrays in place or replace them) and leave their gradients
-in ``self.grads`` under the same keys.
+in ``self.grads`` under the same keys.  A network hands them ``grad_buffers`` (views into its one
+flat gradient buffer) and its backend's ``ops``; the gradients are then written straight into
+those views, so the optimizer's flat step needs no concatenation.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from .backend import namespace_of
+from .backend import ArrayAPIOps, namespace_of
 
 __all__ = ["Layer", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
            "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid"]
@@ -29,6 +31,13 @@ class Layer:
     def __init__(self) -> None:
         self.grads: dict[str, Any] = {}
 
+
+def _grad_setup(layer: Any, xp: Any, grad_buffers: MutableMapping[str, Any] | None,
+                ops: ArrayAPIOps | None) -> None:
+    """Gradient outputs: preallocated views (from a network) or, standalone, new arrays."""
+    layer.grad_buffers = grad_buffers if grad_buffers is not None else {}
+    layer.ops = ops if ops is not None else ArrayAPIOps(xp)
+
     def forward(self, x: Any, train: bool = False) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -43,11 +52,14 @@ class Dense(Layer):
     """
 
     def __init__(self, params: MutableMapping[str, Any], w_key: str = "W", b_key: str = "b",
-                 input_grad: bool = True, xp: Any = None) -> None:
+                 input_grad: bool = True, xp: Any = None, *,
+                 grad_buffers: MutableMapping[str, Any] | None = None,
+                 ops: ArrayAPIOps | None = None) -> None:
         super().__init__()
         self.params, self.w_key, self.b_key = params, w_key, b_key
         self.input_grad = input_grad
         self.xp = xp or namespace_of(params[w_key])
+        _grad_setup(self, self.xp, grad_buffers, ops)
         self.x = None
 
     def forward(self, x: Any, train: bool = False) -> Any:
@@ -57,8 +69,9 @@ class Dense(Layer):
         return z
 
     def backward(self, dout: Any) -> Any:
-        self.grads[self.w_key] = self.x.T @ dout
-        self.grads[self.b_key] = self.xp.sum(dout, axis=0)
+        ops, buf = self.ops, self.grad_buffers
+        self.grads[self.w_key] = ops.matmul(self.x.T, dout, out=buf.get(self.w_key))
+        self.grads[self.b_key] = ops.sum_rows(dout, out=buf.get(self.b_key))
         return dout @ self.params[self.w_key].T if self.input_grad else None
 
     @property
@@ -154,12 +167,14 @@ class BatchNormalization(Layer):
 
     def __init__(self, params: MutableMapping[str, Any], gamma_key: str = "gamma",
                  beta_key: str = "beta", momentum: float = 0.9, eps: float = 1e-5,
-                 xp: Any = None) -> None:
+                 xp: Any = None, *, grad_buffers: MutableMapping[str, Any] | None = None,
+                 ops: ArrayAPIOps | None = None) -> None:
         super().__init__()
         self.params, self.gamma_key, self.beta_key = params, gamma_key, beta_key
         self.momentum, self.eps = momentum, eps
         gamma = params[gamma_key]
         self.xp = xp = xp or namespace_of(gamma)
+        _grad_setup(self, xp, grad_buffers, ops)
         self.running_mean = xp.zeros_like(gamma)
         self.running_var = xp.ones_like(gamma)
         self.xhat = self.std = None
@@ -181,9 +196,9 @@ class BatchNormalization(Layer):
 
     def backward(self, dout: Any) -> Any:
         xp, xhat = self.xp, self.xhat
-        n = dout.shape[0]
-        self.grads[self.beta_key] = xp.sum(dout, axis=0)
-        self.grads[self.gamma_key] = xp.sum(dout * xhat, axis=0)
+        n, ops, buf = dout.shape[0], self.ops, self.grad_buffers
+        self.grads[self.beta_key] = ops.sum_rows(dout, out=buf.get(self.beta_key))
+        self.grads[self.gamma_key] = ops.sum_rows(dout * xhat, out=buf.get(self.gamma_key))
         dxhat = dout * self.params[self.gamma_key]
         return (n * dxhat - xp.sum(dxhat, axis=0)
                 - xhat * xp.sum(dxhat * xhat, axis=0)) / (n * self.std)

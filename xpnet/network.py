@@ -4,6 +4,8 @@ Affine -> [BatchNorm] -> activation -> [Dropout], repeated per hidden layer, the
 loss layer.  All parameters live in ONE flat buffer on the device; ``params`` holds named views
 into it ('W1', 'b1', 'gamma1', 'beta1', ...), so the book's ``optimizer.update(net.params,
 grads)`` works and training can update every parameter with a few whole-buffer operations.
+Backpropagation writes the gradients into views of a second flat buffer laid out the same way,
+which is what the optimizer steps on.
 """
 
 from __future__ import annotations
@@ -97,32 +99,42 @@ class MultiLayerNetExtend:
         self.flat = b.flat_from_host(host)
         self.params: dict[str, Any] = {}
         self._bind_views()
+        # backward writes every gradient into its view of this buffer (aligned with ``flat``)
+        self.grad_flat = self.xp.zeros_like(self.flat)
+        self._grad_views = self._views_of(self.grad_flat)
 
-    def _bind_views(self) -> None:
-        """Point ``params`` at views of ``flat`` (after building or after a reload)."""
-        offset = 0
+    def _views_of(self, flat: Any) -> dict[str, Any]:
+        """Views of a flat buffer, one per parameter key, shaped like the parameter."""
+        views, offset = {}, 0
         for key, shape in self.param_shapes.items():
             n = 1
             for d in shape:
                 n *= d
-            self.params[key] = self.xp.reshape(self.flat[offset:offset + n], shape)
+            views[key] = self.xp.reshape(flat[offset:offset + n], shape)
             offset += n
+        return views
+
+    def _bind_views(self) -> None:
+        """Point ``params`` at views of ``flat`` (after building or after a reload)."""
+        self.params.update(self._views_of(self.flat))
         self._views = dict(self.params)
 
     def _build_layers(self) -> None:
         self.layers: OrderedDict[str, L.Layer] = OrderedDict()
         act = L.ACTIVATIONS[self.activation]
         n = self.hidden_layer_num
+        out = {"grad_buffers": self._grad_views, "ops": self.backend.ops}
         for i in range(1, n + 1):
-            self.layers[f"Affine{i}"] = L.Dense(self.params, f"W{i}", f"b{i}", i > 1, self.xp)
+            self.layers[f"Affine{i}"] = L.Dense(self.params, f"W{i}", f"b{i}", i > 1, self.xp,
+                                                **out)
             if self.use_batchnorm:
                 self.layers[f"BatchNorm{i}"] = L.BatchNormalization(
-                    self.params, f"gamma{i}", f"beta{i}", xp=self.xp)
+                    self.params, f"gamma{i}", f"beta{i}", xp=self.xp, **out)
             self.layers[f"Activation_function{i}"] = act(self.xp)
             if self.use_dropout:
                 self.layers[f"Dropout{i}"] = L.Dropout(self.backend, self.dropout_ratio)
         self.layers[f"Affine{n + 1}"] = L.Dense(self.params, f"W{n + 1}", f"b{n + 1}", n > 0,
-                                                self.xp)
+                                                self.xp, **out)
         self.last_layer = LOSSES[self.loss_name](self.xp)
         self._reversed = list(self.layers.values())[::-1]
 
@@ -177,25 +189,25 @@ class MultiLayerNetExtend:
         return self.last_layer.forward(self.forward(x, train), t) + self.penalty()
 
     def backward(self) -> dict[str, Any]:
-        """Backpropagate the last ``forward_loss``; gradients (penalty included) by key."""
+        """Backpropagate the last ``forward_loss`` into ``grad_flat``; returns its views by key
+        (penalty included).  The next backward overwrites them: copy what you keep, or use
+        :meth:`gradient`."""
         dout = self.last_layer.backward(1.0)
         for layer in self._reversed:
             dout = layer.backward(dout)
-        grads: dict[str, Any] = {}
-        for layer in self.layers.values():
-            grads.update(layer.grads)
+        grads = self._grad_views
         if self.l1 or self.weight_decay_lambda:
             for key in self.weight_keys:
-                grads[key] = grads[key] + penalty_grad(self.xp, self.params[key], self.l1,
-                                                       self.weight_decay_lambda)
+                grads[key] += penalty_grad(self.xp, self.params[key], self.l1,
+                                           self.weight_decay_lambda)
         return grads
 
     def flat_gradient(self, x: Any, t: Any) -> tuple[Any, Any]:
-        """(loss, gradient as one flat buffer aligned with ``flat``) for a device batch."""
+        """(loss, gradient as one flat buffer aligned with ``flat``) for a device batch.
+        The buffer is ``grad_flat`` itself, overwritten by the next call."""
         loss = self.forward_loss(x, t, train=True)
-        grads = self.backward()
-        xp = self.xp
-        return loss, xp.concat([xp.reshape(grads[k], (-1,)) for k in self.param_shapes])
+        self.backward()
+        return loss, self.grad_flat
 
     # ------------------------------------------------------------------ the book's API
     def predict(self, x: Any, train_flg: bool = False) -> Any:
@@ -227,7 +239,8 @@ class MultiLayerNetExtend:
         ``params`` (weight decay and L1 included).  Arrays of the model's backend."""
         xd, td = self._xt(x, t)
         self.forward_loss(xd, td, train=True)
-        return self.backward()
+        self.backward()
+        return self._views_of(self.xp.asarray(self.grad_flat, copy=True))
 
     def numerical_gradient(self, x: Any, t: Any, h: float | None = None) -> dict[str, Any]:
         """Central differences of ``loss(x, t, train_flg=True)`` for every parameter element
@@ -251,15 +264,7 @@ class MultiLayerNetExtend:
         finally:
             for d in drops:
                 d.freeze_mask = False
-        grad_flat = self.backend.asarray(values)
-        out, offset = {}, 0
-        for key, shape in self.param_shapes.items():
-            n = 1
-            for d in shape:
-                n *= d
-            out[key] = self.xp.reshape(grad_flat[offset:offset + n], shape)
-            offset += n
-        return out
+        return self._views_of(self.backend.asarray(values))
 
     # ------------------------------------------------------------------ state
     def batchnorm_layers(self) -> list[L.BatchNormalization]:

@@ -1,0 +1,207 @@
+"""The backend's kernels: compiled (numba) and fallback paths compute exactly what the plain
+Array API code computes, and gradients written into the network's flat buffer are the same as
+freshly allocated ones."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import cpu_kernels
+from xpnet.backend import ArrayAPIOps, _NumpyOps, get_backend, namespace_of
+from xpnet.layers import Dense, ReLU
+
+needs_numba = pytest.mark.skipif(not cpu_kernels.AVAILABLE, reason=cpu_kernels.REASON)
+
+
+def _adam_reference(p, g, m, v, b1, b2, lr_t, eps_t):
+    """Adam's step in float64, the published formula in the form Adam.step uses."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - lr_t * m / (np.sqrt(v) + eps_t), m, v
+
+
+def _adam_state(n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    p, g, m = (rng.normal(size=n).astype(dtype) for _ in range(3))
+    v = (rng.normal(size=n) ** 2).astype(dtype)
+    return p, g, m, v
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_adam_is_bitwise_the_ufunc_chain(dtype):
+    """Same IEEE operations in the same order: the one-pass kernel and the twelve in-place
+    ufuncs agree to the last bit, in float32 too (no fast-math, no float64 detour)."""
+    n = _NumpyOps.COMPILED_MIN_SIZE + 7
+    compiled, ufuncs = _NumpyOps(None), _NumpyOps(None)
+    ufuncs._kernels = None  # as without numba
+    a, b = _adam_state(n, dtype), _adam_state(n, dtype)
+    for _ in range(3):
+        assert compiled.adam(*a, 0.9, 0.999, 3e-3, 1e-8)
+        assert ufuncs.adam(*b, 0.9, 0.999, 3e-3, 1e-8)
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+def test_numpy_adam_matches_the_formula(use_kernels):
+    if use_kernels and not cpu_kernels.AVAILABLE:
+        pytest.skip(cpu_kernels.REASON)
+    ops = _NumpyOps(None)
+    if not use_kernels:
+        ops._kernels = None
+    n = _NumpyOps.COMPILED_MIN_SIZE + 1
+    p, g, m, v = _adam_state(n, "float64", seed=1)
+    want = _adam_reference(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
+    assert ops.adam(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
+    for got, exp in zip((p, m, v), want, strict=True):
+        np.testing.assert_allclose(got, exp, rtol=1e-14, atol=1e-15)
+
+
+def test_numpy_adam_declines_non_contiguous_and_mixed_dtypes():
+    """Arrays it cannot run on in place go back to the optimizer's plain code."""
+    ops = _NumpyOps(None)
+    p, g, m, v = _adam_state(20, "float32")
+    assert not ops.adam(p[::2], g[::2], m[::2], v[::2], 0.9, 0.999, 1e-3, 1e-8)
+    assert not ops.adam(p, g.astype("float64"), m, v, 0.9, 0.999, 1e-3, 1e-8)
+
+
+EDGE = [0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, -80.0, -80.5]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scalar", [0.0, -80.0, 0, 0.1])
+def test_fast_maximum_is_np_maximum(dtype, scalar):
+    """Big arrays take the compiled path; the result equals np.maximum bit for bit, NaN and
+    signed zeros included, with NumPy's dtype rules for a Python scalar."""
+    xp = get_backend("numpy").xp
+    rng = np.random.default_rng(0)
+    x = rng.normal(scale=100, size=(64, 160)).astype(dtype)  # 10240 >= the threshold
+    x.flat[:len(EDGE)] = EDGE
+    got, want = xp.maximum(x, scalar), np.maximum(x, scalar)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_where_is_np_where(dtype):
+    xp = get_backend("numpy").xp
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(128, 96)).astype(dtype)
+    x.flat[:len(EDGE)] = EDGE
+    cond = rng.random(x.shape) > 0.5
+    for scalar in (0.0, 2.5, -1):
+        got, want = xp.where(cond, x, scalar), np.where(cond, x, scalar)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+    # shapes that broadcast, arrays as both operands, small arrays: NumPy's own path
+    np.testing.assert_array_equal(xp.where(cond[:1], x, 0.0), np.where(cond[:1], x, 0.0))
+    np.testing.assert_array_equal(xp.where(cond, x, x[::-1]), np.where(cond, x, x[::-1]))
+    np.testing.assert_array_equal(xp.maximum(x[:2], 0.0), np.maximum(x[:2], 0.0))
+    np.testing.assert_array_equal(xp.maximum(x.T, 0.0), np.maximum(x.T, 0.0))
+
+
+def test_without_numba_everything_still_trains():
+    """XPNET_NUMBA=0: kernels off, the ufunc paths train the same network to the same loss."""
+    code = (
+        "import numpy as np, xpnet\n"
+        "from xpnet import cpu_kernels\n"
+        "assert not cpu_kernels.AVAILABLE and 'XPNET_NUMBA=0' in cpu_kernels.REASON\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.normal(size=(512, 300)).astype('float32'); t = rng.integers(0, 4, 512)\n"
+        "net = xpnet.MultiLayerNet(300, [256], 4, random_state=0)\n"
+        "h = xpnet.Trainer(net, x, t, epochs=2, mini_batch_size=64, optimizer='adam',\n"
+        "                  optimizer_param={'lr': 1e-3}, verbose=False).train()\n"
+        "print(repr(h['loss'][-1]))\n"
+    )
+    env = dict(os.environ, XPNET_NUMBA="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 300)).astype("float32")
+    t = rng.integers(0, 4, 512)
+    net = xpnet.MultiLayerNet(300, [256], 4, random_state=0)  # 78k parameters: compiled Adam
+    h = xpnet.Trainer(net, x, t, epochs=2, mini_batch_size=64, optimizer="adam",
+                      optimizer_param={"lr": 1e-3}, verbose=False).train()
+    assert math.isfinite(h["loss"][-1])
+    assert float(out) == pytest.approx(h["loss"][-1], rel=1e-5)
+
+
+def test_backend_ops_describe_what_runs():
+    assert "numba" in get_backend("numpy").ops.describe() or not cpu_kernels.AVAILABLE
+    assert get_backend("array_api_strict").ops.describe() == "array-api"
+
+
+# ---------------------------------------------------------------- gradients in a flat buffer
+def test_backward_writes_into_grad_flat_and_gradient_returns_copies(backend_name, rng):
+    net = xpnet.MultiLayerNetExtend(4, [5, 3], 3, use_batchnorm=True, weight_decay_lambda=0.1,
+                                    backend=backend_name, dtype="float64", random_state=0)
+    b = net.backend
+    x1, t1 = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    x2, t2 = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+    g1 = net.gradient(x1, t1)
+    kept = {k: b.to_numpy(v).copy() for k, v in g1.items()}
+    net.gradient(x2, t2)  # must not change what the first call returned
+    for k in kept:
+        np.testing.assert_array_equal(b.to_numpy(g1[k]), kept[k])
+    # backward's views ARE the flat buffer the optimizer steps on
+    loss, flat = net.flat_gradient(b.asarray(x1), b.asarray(t1, dtype="int64"))
+    assert flat is net.grad_flat
+    views = net.backward()
+    np.testing.assert_allclose(
+        np.concatenate([b.to_numpy(views[k]).ravel() for k in net.params]),
+        b.to_numpy(net.grad_flat), rtol=0, atol=0)
+
+
+def test_standalone_dense_returns_fresh_gradients(backend_name, rng):
+    """A Dense built by hand (no network buffers) allocates its gradients, so a kept dW is
+    not overwritten by the next backward."""
+    b = get_backend(backend_name, dtype="float64")
+    params = {"W": b.asarray(rng.normal(size=(3, 2))), "b": b.asarray(np.zeros(2))}
+    layer = Dense(params)
+    assert isinstance(layer.ops, ArrayAPIOps)
+    layer.forward(b.asarray(rng.normal(size=(4, 3))))
+    layer.backward(b.asarray(np.ones((4, 2))))
+    dw1 = layer.dW
+    first = b.to_numpy(dw1).copy()
+    layer.forward(b.asarray(rng.normal(size=(4, 3))))
+    layer.backward(b.asarray(2 * np.ones((4, 2))))
+    np.testing.assert_array_equal(b.to_numpy(dw1), first)
+    assert layer.dW is not dw1
+
+
+def test_ops_out_matches_plain(backend_name, rng):
+    """matmul/sum_rows into a view give the same numbers as the plain operators."""
+    b = get_backend(backend_name, dtype="float64")
+    xp, ops = b.xp, b.ops
+    a, c = b.asarray(rng.normal(size=(6, 4))), b.asarray(rng.normal(size=(6, 3)))
+    flat = b.zeros(12 + 3 + 5)
+    w_out = xp.reshape(flat[:12], (4, 3))
+    s_out = flat[12:15]
+    assert ops.matmul(a.T, c, out=w_out) is w_out
+    assert ops.sum_rows(c, out=s_out) is s_out
+    np.testing.assert_allclose(b.to_numpy(flat[:12]).reshape(4, 3), b.to_numpy(a.T @ c),
+                               rtol=1e-13)
+    np.testing.assert_allclose(b.to_numpy(flat[12:15]), b.to_numpy(xp.sum(c, axis=0)),
+                               rtol=1e-13)
+    assert not np.any(b.to_numpy(flat[15:]))  # nothing written past the views
+    np.testing.assert_allclose(b.to_numpy(ops.matmul(a.T, c)), b.to_numpy(a.T @ c), rtol=1e-13)
+
+
+def test_relu_layer_uses_fast_path_and_agrees(rng):
+    """ReLU forward/backward on a big batch (compiled where/maximum) equal NumPy's formulas."""
+    b = get_backend("numpy")
+    relu = ReLU(b.xp)
+    x = rng.normal(size=(256, 64)).astype("float32")
+    d = rng.normal(size=x.shape).astype("float32")
+    np.testing.assert_array_equal(relu.forward(x, True), np.maximum(x, 0.0))
+    np.testing.assert_array_equal(relu.backward(d), np.where(x > 0, d, 0.0))
+    assert namespace_of(x) is not b.xp  # the model's namespace is the backend's own
