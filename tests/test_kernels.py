@@ -205,3 +205,31 @@ def test_relu_layer_uses_fast_path_and_agrees(rng):
     np.testing.assert_array_equal(relu.forward(x, True), np.maximum(x, 0.0))
     np.testing.assert_array_equal(relu.backward(d), np.where(x > 0, d, 0.0))
     assert namespace_of(x) is not b.xp  # the model's namespace is the backend's own
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype):
+    """The one-pass kernel gives the Array API code's loss and gradient: big logits (shifted,
+    no overflow), a row of ties, and a label outside [0, C), which matches no class in both."""
+    from xpnet.losses import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(4)
+    z = (rng.normal(size=(200, 10)) * 30).astype(dtype)
+    z[0] = 1e4
+    z[1, 3] = -1e4
+    t = rng.integers(0, 10, 200)
+    t[5] = 10
+    b = get_backend("numpy", dtype=dtype)
+    fused, plain = SoftmaxCrossEntropy(b.xp, b.ops), SoftmaxCrossEntropy(b.xp)
+    assert b.ops.softmax_cross_entropy(z, t) is not None  # the kernel really runs
+    tol = 2e-6 if dtype == "float32" else 1e-13
+    lf, lp = fused.forward(z, t), plain.forward(z, t)
+    assert lf.dtype == lp.dtype == np.dtype(dtype) and lf.shape == ()
+    np.testing.assert_allclose(lf, lp, rtol=tol)
+    np.testing.assert_allclose(fused.backward(2.0), plain.backward(2.0), rtol=tol, atol=tol)
+    z[7, 2] = np.nan  # NaN logits give a NaN loss, as in the Array API code
+    assert np.isnan(fused.forward(z, t)) and np.isnan(plain.forward(z, t))
+    # one-hot targets and small batches take the Array API path
+    assert b.ops.softmax_cross_entropy(z, np.eye(10)[t % 10]) is None
+    assert b.ops.softmax_cross_entropy(z[:4], t[:4]) is None

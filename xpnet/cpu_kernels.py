@@ -17,7 +17,8 @@ import math
 import os
 from typing import Any
 
-__all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar"]
+__all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar",
+           "softmax_cross_entropy"]
 
 AVAILABLE = False
 REASON = ""
@@ -67,3 +68,31 @@ def where_scalar(cond: Any, x: Any, s: Any, out: Any) -> None:  # pragma: no cov
     """out = where(cond, x, s) on 1-d contiguous arrays (``cond`` boolean)."""
     for i in range(x.shape[0]):
         out[i] = x[i] if cond[i] else s
+
+
+@_compiled
+def softmax_cross_entropy(z: Any, t: Any, residual: Any) -> float:  # pragma: no cover
+    """Softmax cross-entropy of 2-d logits ``z`` against integer labels ``t``, row by row:
+    p = exp(z - max) / sum(exp(z - max)), residual = p - onehot(t); returns the SUM over rows
+    of -log p[t] (accumulated in float64).  A label outside [0, C) matches no class, as in
+    the Array API code (it adds nothing to the loss and its row's residual is p)."""
+    n, c = z.shape
+    total = 0.0
+    for i in range(n):
+        top = z[i, 0]
+        for j in range(1, c):
+            if z[i, j] > top or z[i, j] != z[i, j]:
+                top = z[i, j]
+        s = math.exp(z[i, 0] - top)
+        residual[i, 0] = s
+        for j in range(1, c):
+            e = math.exp(z[i, j] - top)
+            residual[i, j] = e
+            s += e
+        label = t[i]
+        for j in range(c):
+            residual[i, j] /= s
+        if 0 <= label < c:
+            total -= float(z[i, label] - top - math.log(s))
+            residual[i, label] -= 1.0
+    return total

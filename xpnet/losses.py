@@ -29,31 +29,40 @@ def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
 
 class SoftmaxCrossEntropy:
     """Softmax + cross-entropy, mean over the batch.  Labels: integer classes (N,) or one-hot
-    (N, C).  Backward: (softmax(z) - onehot(t)) / N."""
+    (N, C).  Backward: (softmax(z) - onehot(t)) / N.
 
-    def __init__(self, xp: Any = None) -> None:
-        self.xp = xp
-        self.p = self.onehot = self._classes = None
+    ``ops`` (a backend's kernels) may compute the same loss and residual in one fused pass;
+    the Array API code below is what it computes.
+    """
+
+    def __init__(self, xp: Any = None, ops: Any = None) -> None:
+        self.xp, self.ops = xp, ops
+        self.residual = self._classes = None
 
     def forward(self, z: Any, t: Any) -> Any:
         xp = self.xp = self.xp or namespace_of(z)
+        n = z.shape[0]
+        fused = self.ops.softmax_cross_entropy(z, t) if self.ops is not None else None
+        if fused is not None:
+            total, self.residual = fused
+            return total / n
         shifted = z - xp.max(z, axis=1, keepdims=True)
         e = xp.exp(shifted)
         s = xp.sum(e, axis=1, keepdims=True)
-        self.p = e / s
         if t.ndim == 1:
             classes = self._classes
             if classes is None or classes.shape[0] != z.shape[1] or classes.dtype != t.dtype:
                 classes = self._classes = xp.arange(z.shape[1], dtype=t.dtype,
                                                     device=_device(z))  # once, not per step
-            self.onehot = xp.astype(t[:, None] == classes, z.dtype)
+            onehot = xp.astype(t[:, None] == classes, z.dtype)
         else:
-            self.onehot = xp.astype(t, z.dtype)
+            onehot = xp.astype(t, z.dtype)
+        self.residual = e / s - onehot
         logp = shifted - xp.log(s)
-        return -xp.sum(logp * self.onehot) / z.shape[0]
+        return -xp.sum(logp * onehot) / n
 
     def backward(self, dout: Any = 1.0) -> Any:
-        return (self.p - self.onehot) * (dout / self.p.shape[0])
+        return self.residual * (dout / self.residual.shape[0])
 
 
 SoftmaxWithLoss = SoftmaxCrossEntropy
