@@ -233,3 +233,25 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype):
     # one-hot targets and small batches take the Array API path
     assert b.ops.softmax_cross_entropy(z, np.eye(10)[t % 10]) is None
     assert b.ops.softmax_cross_entropy(z[:4], t[:4]) is None
+
+
+def test_fast_sum_and_max_are_numpys(rng):
+    """The namespace's sum/max shortcuts return what np.sum/np.max return (values, dtypes,
+    shapes, keepdims, all-axis scalars); integer and bool input keep the compat rules."""
+    xp = get_backend("numpy").xp
+    for dtype in ("float32", "float64"):
+        x = rng.normal(size=(37, 5)).astype(dtype)
+        for axis in (None, 0, 1, (0, 1)):
+            for keepdims in (False, True):
+                got = xp.sum(x, axis=axis, keepdims=keepdims)
+                want = np.sum(x, axis=axis, keepdims=keepdims)
+                assert np.asarray(got).dtype == want.dtype and np.shape(got) == np.shape(want)
+                np.testing.assert_array_equal(got, want)
+                np.testing.assert_array_equal(xp.max(x, axis=axis, keepdims=keepdims),
+                                              np.max(x, axis=axis, keepdims=keepdims))
+    import array_api_compat.numpy as compat_np
+
+    ints = np.arange(6, dtype=np.int8)
+    assert xp.sum(ints).dtype == compat_np.sum(ints).dtype == np.int64  # the standard's rule
+    assert int(xp.sum(np.ones(300, dtype=bool))) == 300
+    assert xp.sum(np.ones(3), dtype=np.float32).dtype == np.float32

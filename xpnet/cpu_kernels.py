@@ -37,7 +37,10 @@ def _compiled(fn: Any) -> Any:
     """The kernel compiled by numba (single-threaded, releases the GIL), or as it is."""
     if not AVAILABLE:
         return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # no writable cache directory anywhere: compile once per process
+        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
 
 
 @_compiled
