@@ -73,9 +73,13 @@ def _to_backend(x: Any, backend: Backend, name: str, dtype: Any = None) -> Any:
 
 def _host_float(host: np.ndarray, backend: Backend, name: str, fix: str) -> np.ndarray:
     """Cast numeric host data to the model's dtype, refusing NaN/inf and float32 overflow."""
+    # integers and booleans are always finite in float32/64.  A finite sum proves every value
+    # finite (one read of the data, no boolean temporary); only a NaN/inf sum, or one that
+    # overflowed, needs the element-wise look that finds the culprit
     with np.errstate(over="ignore", invalid="ignore"):
         cast = host.astype(backend.dtype_name, copy=False)
-    if host.dtype.kind == "f":  # integers and booleans are always finite in float32/64
+        suspect = host.dtype.kind == "f" and not np.isfinite(np.add.reduce(cast, axis=None))
+    if suspect:
         finite = np.isfinite(cast)
         if not finite.all():
             where = tuple(int(i) for i in np.argwhere(~finite)[0])
