@@ -617,23 +617,16 @@ class _TorchOps(ArrayAPIOps):
         return True
 
 
-_OPS_CACHE: dict[str, ArrayAPIOps] = {}
-
-
 def ops_for(library: str | None, xp: Any, module: Any = None) -> ArrayAPIOps:
-    """The kernels for an array library ("numpy", "torch", anything else: plain Array API)."""
+    """The kernels for an array library ("numpy", "torch", anything else: plain Array API).
+    A new object per call: each model (and optimizer) owns its scratch buffers, so models
+    trained in parallel threads never share them."""
     if library == "numpy":
-        ops = _OPS_CACHE.get("numpy")
-        if ops is None:
-            ops = _OPS_CACHE["numpy"] = _NumpyOps(xp)
-        return ops
+        return _NumpyOps(xp)
     if library == "torch":
-        ops = _OPS_CACHE.get("torch")
-        if ops is None:
-            import torch  # noqa: PLC0415 - only reached with torch arrays
-
-            ops = _OPS_CACHE["torch"] = _TorchOps(xp, torch)
-        return ops
+        if module is None:
+            import torch as module  # noqa: PLC0415 - only reached with torch arrays
+        return _TorchOps(xp, module)
     return ArrayAPIOps(xp)
 
 
