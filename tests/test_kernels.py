@@ -255,3 +255,11 @@ def test_fast_sum_and_max_are_numpys(rng):
     assert xp.sum(ints).dtype == compat_np.sum(ints).dtype == np.int64  # the standard's rule
     assert int(xp.sum(np.ones(300, dtype=bool))) == 300
     assert xp.sum(np.ones(3), dtype=np.float32).dtype == np.float32
+
+
+def test_each_model_owns_its_kernels_object():
+    """Scratch buffers are per model: two networks (e.g. in two threads) never share them."""
+    a = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
+    b = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
+    assert a.backend.ops is not b.backend.ops
+    assert type(a.backend.ops).__name__ == "_NumpyOps"
