@@ -285,3 +285,23 @@ def test_lr_schedule_is_applied(backend_name, rng):
     np.testing.assert_array_equal(snapshots[0], snapshots[2])
     assert not np.array_equal(snapshots[0], net.backend.to_numpy(
         xpnet.MultiLayerNetExtend(5, [4], 3, backend=backend_name, random_state=0).flat))
+
+
+def test_check_input_false_trains_the_same_and_still_checks_lengths(backend_name, rng):
+    """check_input=False skips the NaN/label scans (for data just validated), not the rest."""
+    x, t = _blobs(rng, 90)
+    results = []
+    for check in (True, False):
+        net = xpnet.MultiLayerNet(5, [8], 3, backend=backend_name, random_state=0)
+        trainer = xpnet.Trainer(net, x, t, x_test=x[:30], t_test=t[:30], epochs=3,
+                                mini_batch_size=16, optimizer="adam", verbose=False,
+                                check_input=check)
+        history = trainer.train()
+        results.append((history["loss"], net.backend.to_numpy(net.flat)))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    net = xpnet.MultiLayerNet(5, [8], 3, backend=backend_name, random_state=0)
+    with pytest.raises(ValueError, match="x_train.*t_train|t_train.*x_train"):
+        xpnet.Trainer(net, x, t[:-1], check_input=False, verbose=False)
+    with pytest.raises(ValueError, match=r"x_train has shape \(90, 4\).*\(n_samples, 5\)"):
+        xpnet.Trainer(net, x[:, :4], t, check_input=False, verbose=False)

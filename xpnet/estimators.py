@@ -263,7 +263,9 @@ class _BaseMLP(BaseEstimator):
         X, y = self._host(X, backend, "X"), self._host(y, backend, "y")
         X, y = validate_data(self, X, y, reset=reset, dtype=_FLOAT_DTYPES,
                              **self._y_check_params())
-        # check_features also refuses values that overflow the model's dtype (e.g. float32)
+        if X.dtype == backend.dtype_name:  # shape and NaN/inf checked: no second scan
+            return backend.asarray(X, name="X"), self._host_targets(y)
+        # a cast to a narrower dtype (float64 data, float32 model) can still overflow
         return check_features(X, backend, "X"), self._host_targets(y)
 
     @staticmethod
@@ -358,7 +360,7 @@ class _BaseMLP(BaseEstimator):
             patience=None if incremental else int(self.n_iter_no_change),
             min_delta=float(self.tol), monitor="val_score" if self.early_stopping else "loss",
             restore_best_weights=bool(self.early_stopping), shuffle=bool(self.shuffle),
-            evaluate=False)
+            evaluate=False, check_input=False)  # x and t were validated above
         history = trainer.train()
         self._record(history, trainer, n)
         if (not incremental and not history.diverged and history.stopped_epoch is None

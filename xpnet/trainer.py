@@ -96,6 +96,9 @@ class Trainer:
         on_divergence: "warn" (default) or "raise" when the loss becomes NaN/inf; the
             network keeps its last finite weights (or its best ones with early stopping).
         evaluate: record train/test accuracy each epoch (the book's behaviour).
+        check_input: validate the data (shape, labels, NaN/inf; one scan of each array).
+            ``False`` skips the scans for data that was just validated by the same rules
+            (xpnet's estimators do this); only the lengths and widths are still checked.
     """
 
     def __init__(self, network: Any, x_train: Any, t_train: Any, x_test: Any = None,
@@ -106,7 +109,8 @@ class Trainer:
                  min_delta: float = 0.0, monitor: str = "val_loss",
                  restore_best_weights: bool = True, shuffle: bool = True,
                  lr_schedule: Callable[[float, int, int], float] | None = None,
-                 on_divergence: str = "warn", evaluate: bool = True) -> None:
+                 on_divergence: str = "warn", evaluate: bool = True,
+                 check_input: bool = True) -> None:
         self.network = network
         self.epochs = check_positive("epochs", epochs, integer=True)
         self.batch_size = check_positive("mini_batch_size", mini_batch_size, integer=True)
@@ -129,15 +133,13 @@ class Trainer:
         self.on_divergence = check_choice("on_divergence", on_divergence, ("warn", "raise"))
         self.evaluate = bool(evaluate)
         # validated and moved to the device once
-        check_lengths(x_train, t_train, "x_train", "t_train")
-        self.x_train, self.t_train = network._x(x_train, "x_train"), network._t(t_train, "t_train")
+        prepare = self._prepare if check_input else self._move
+        self.x_train, self.t_train = prepare(x_train, t_train, "x_train", "t_train")
         self.x_test = self.t_test = self.x_val = self.t_val = None
         if x_test is not None:
-            check_lengths(x_test, t_test, "x_test", "t_test")
-            self.x_test, self.t_test = network._x(x_test, "x_test"), network._t(t_test, "t_test")
+            self.x_test, self.t_test = prepare(x_test, t_test, "x_test", "t_test")
         if x_val is not None:
-            check_lengths(x_val, t_val, "x_val", "t_val")
-            self.x_val, self.t_val = network._x(x_val, "x_val"), network._t(t_val, "t_val")
+            self.x_val, self.t_val = prepare(x_val, t_val, "x_val", "t_val")
         elif self.x_test is not None:
             self.x_val, self.t_val = self.x_test, self.t_test
         if self.patience is not None and self.monitor != "loss" and self.x_val is None:
@@ -152,6 +154,22 @@ class Trainer:
         self.train_acc_list: list[float] = []
         self.test_acc_list: list[float] = []
         self.val_loss_list: list[float] = []
+
+    def _prepare(self, x: Any, t: Any, x_name: str, t_name: str) -> tuple[Any, Any]:
+        check_lengths(x, t, x_name, t_name)
+        return self.network._x(x, x_name), self.network._t(t, t_name)
+
+    def _move(self, x: Any, t: Any, x_name: str, t_name: str) -> tuple[Any, Any]:
+        """check_input=False: lengths and width only, then onto the device (no scans)."""
+        check_lengths(x, t, x_name, t_name)
+        net = self.network
+        xd = net.backend.asarray(x, name=x_name)
+        if xd.ndim != 2 or xd.shape[1] != net.input_size:
+            raise ValueError(f"{x_name} has shape {tuple(xd.shape)}; the network expects "
+                             f"(n_samples, {net.input_size})")
+        if net.is_classifier and getattr(t, "ndim", 1) == 1:
+            return xd, net.backend.asarray(t, dtype=net.backend.index_dtype, name=t_name)
+        return xd, net._t(t, t_name)
 
     # ------------------------------------------------------------------ one epoch
     def _run_epoch(self) -> float:
