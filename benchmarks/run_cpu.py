@@ -149,7 +149,8 @@ def _markdown(out: dict[str, Any]) -> str:
         f"(xpnet {m['versions'].get('xpnet')}, Python {m['versions'].get('python')}, "
         f"NumPy {m['versions'].get('numpy')} with {blas.get('name', '?')} "
         f"{blas.get('version', '')}, PyTorch {m['versions'].get('torch', '-')}, "
-        f"scikit-learn {m['versions'].get('scikit-learn')}).",
+        f"scikit-learn {m['versions'].get('scikit-learn')}). xpnet's NumPy kernels: "
+        f"{m.get('xpnet_numpy_kernels', 'not recorded')}.",
         "",
         load_note(out["load"]),
         *(["", "On an oversubscribed machine the rows that use several threads per operation "

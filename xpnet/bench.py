@@ -1175,7 +1175,8 @@ def machine_info() -> dict[str, Any]:
         affinity = os.cpu_count()
     versions = {"python": platform.python_version()}
     for dist in ("xpnet", "numpy", "array-api-compat", "array-api-strict", "torch",
-                 "cupy-cuda12x", "cupy-cuda13x", "cupy", "scikit-learn", "threadpoolctl"):
+                 "cupy-cuda12x", "cupy-cuda13x", "cupy", "scikit-learn", "threadpoolctl",
+                 "numba"):
         v = _version(dist)
         if v is not None:
             versions[dist] = v
@@ -1191,6 +1192,7 @@ def machine_info() -> dict[str, Any]:
         "cpus_usable": affinity,
         "memory_bytes": mem,
         "blas": _blas_info(),
+        "xpnet_numpy_kernels": get_backend("numpy").ops.describe(),
         "gpus": gpu_info(),
         "versions": versions,
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
