@@ -270,13 +270,19 @@ class Backend:
 
 
 # --------------------------------------------------------------------- fast namespaces
+def _namespace_copy(xp: Any) -> Any:
+    """A copy of namespace ``xp`` whose functions can be replaced one by one."""
+    ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
+    ns.__array_api_version__ = xp.__array_api_version__
+    ns.__name__ = xp.__name__
+    return ns
+
+
 def _torch_namespace(xp: Any, torch: Any) -> Any:
     """array_api_compat's torch namespace with the few hot functions whose compat wrappers
     cost more than the work (Python-scalar arguments, dtype casts, row gathers) replaced by
     torch's own equivalents.  Same semantics, built once per backend resolution."""
-    ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
-    ns.__array_api_version__ = xp.__array_api_version__
-    ns.__name__ = xp.__name__
+    ns = _namespace_copy(xp)
 
     def maximum(x1: Any, x2: Any) -> Any:
         if isinstance(x2, (int, float)):
@@ -313,9 +319,7 @@ def _numpy_namespace(xp: Any) -> Any:
       ``np.sum``/``np.max`` end up calling, without ~2 us of argument handling per call).
     Anything else goes to the compat function.
     """
-    ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
-    ns.__array_api_version__ = xp.__array_api_version__
-    ns.__name__ = xp.__name__
+    ns = _namespace_copy(xp)
     ops = ops_for("numpy", xp)
     big = ops.ELEMENTWISE_MIN_SIZE
     ndarray, scalars, add_reduce, max_reduce = np.ndarray, (float, int), np.add.reduce, \
