@@ -11,8 +11,9 @@ from typing import Any
 from .backend import namespace_of
 from .layers import sigmoid
 
-__all__ = ["SoftmaxCrossEntropy", "SoftmaxWithLoss", "BinaryCrossEntropy", "MeanSquaredError",
-           "LOSSES", "softmax", "binary_cross_entropy_from_logits", "penalty", "penalty_grad"]
+__all__ = ["Loss", "SoftmaxCrossEntropy", "SoftmaxWithLoss", "BinaryCrossEntropy",
+           "MeanSquaredError", "LOSSES", "softmax", "binary_cross_entropy_from_logits",
+           "penalty", "penalty_grad"]
 
 
 def softmax(xp: Any, z: Any) -> Any:
@@ -27,7 +28,15 @@ def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
     return xp.sum(xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z))))
 
 
-class SoftmaxCrossEntropy:
+class Loss:
+    """Base class: ``xp`` (found from the first input when None) and ``ops``, a backend's
+    kernels (``Backend.ops``), which a loss may use for a fused pass of its own formula."""
+
+    def __init__(self, xp: Any = None, ops: Any = None) -> None:
+        self.xp, self.ops = xp, ops
+
+
+class SoftmaxCrossEntropy(Loss):
     """Softmax + cross-entropy, mean over the batch.  Labels: integer classes (N,) or one-hot
     (N, C).  Backward: (softmax(z) - onehot(t)) / N.
 
@@ -36,7 +45,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self, xp: Any = None, ops: Any = None) -> None:
-        self.xp, self.ops = xp, ops
+        super().__init__(xp, ops)
         self.residual = self._classes = None
 
     def forward(self, z: Any, t: Any) -> Any:
@@ -68,11 +77,11 @@ class SoftmaxCrossEntropy:
 SoftmaxWithLoss = SoftmaxCrossEntropy
 
 
-class BinaryCrossEntropy:
+class BinaryCrossEntropy(Loss):
     """Logistic loss from logits, mean over samples.  Backward: (sigmoid(z) - y) / N."""
 
-    def __init__(self, xp: Any = None) -> None:
-        self.xp = xp
+    def __init__(self, xp: Any = None, ops: Any = None) -> None:
+        super().__init__(xp, ops)
         self.z = self.y = None
 
     def forward(self, z: Any, y: Any) -> Any:
@@ -85,12 +94,12 @@ class BinaryCrossEntropy:
         return (sigmoid(self.xp, self.z) - self.y) * (dout / self.z.shape[0])
 
 
-class MeanSquaredError:
+class MeanSquaredError(Loss):
     """Half the mean squared error over all elements (scikit-learn's squared loss).
     Backward: (y - t) / size."""
 
-    def __init__(self, xp: Any = None) -> None:
-        self.xp = xp
+    def __init__(self, xp: Any = None, ops: Any = None) -> None:
+        super().__init__(xp, ops)
         self.diff = None
 
     def forward(self, y: Any, t: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 from . import layers as L
 from .backend import Backend, get_backend
 from .init import init_scale
-from .losses import LOSSES, SoftmaxCrossEntropy, penalty, penalty_grad
+from .losses import LOSSES, penalty, penalty_grad
 from .validation import (
     check_choice,
     check_class_labels,
@@ -135,9 +135,7 @@ class MultiLayerNetExtend:
                 self.layers[f"Dropout{i}"] = L.Dropout(self.backend, self.dropout_ratio)
         self.layers[f"Affine{n + 1}"] = L.Dense(self.params, f"W{n + 1}", f"b{n + 1}", n > 0,
                                                 self.xp, **out)
-        loss_cls = LOSSES[self.loss_name]
-        self.last_layer = (loss_cls(self.xp, self.backend.ops) if loss_cls is SoftmaxCrossEntropy
-                           else loss_cls(self.xp))
+        self.last_layer = LOSSES[self.loss_name](self.xp, self.backend.ops)
         self._reversed = list(self.layers.values())[::-1]
 
     def params_are_bound(self) -> bool:
