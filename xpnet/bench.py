@@ -413,8 +413,8 @@ def _threads_of(backend: Backend) -> int | None:
     return blas_threads()
 
 
-class _XpnetMLP(Contender):
-    """MultiLayerNetExtend + Trainer(optimizer="adam", evaluate=False): the estimator's core."""
+class _XpnetContender(Contender):
+    """A row that trains with xpnet itself on ``backend``."""
 
     def __init__(self, workload: Workload, dtype: str, seed: int, backend: Backend) -> None:
         super().__init__(workload, dtype, seed)
@@ -422,10 +422,20 @@ class _XpnetMLP(Contender):
         self.backend_label = backend.name
         self.device_label = _device_label(backend)
         self.threads = _threads_of(backend)
-        self.gemm_key = _gemm_key_for(backend)
 
     def probe(self) -> Any:
         return _probe_for(self.backend)
+
+    def sync(self) -> None:
+        self.backend.sync()
+
+
+class _XpnetMLP(_XpnetContender):
+    """MultiLayerNetExtend + Trainer(optimizer="adam", evaluate=False): the estimator's core."""
+
+    def __init__(self, workload: Workload, dtype: str, seed: int, backend: Backend) -> None:
+        super().__init__(workload, dtype, seed, backend)
+        self.gemm_key = _gemm_key_for(backend)
 
     def setup(self) -> None:
         from .network import MultiLayerNetExtend  # noqa: PLC0415
@@ -447,22 +457,9 @@ class _XpnetMLP(Contender):
         # the cold first epoch has its own one-epoch Trainer; the timed runs use ``trainer``
         (self.trainer if epochs == self.trainer.epochs else self.cold).train()
 
-    def sync(self) -> None:
-        self.backend.sync()
 
-
-class _XpnetDual(Contender):
+class _XpnetDual(_XpnetContender):
     """xpnet's DualLayer(l2=0.01): seed 001's network through xpnet."""
-
-    def __init__(self, workload: Workload, dtype: str, seed: int, backend: Backend) -> None:
-        super().__init__(workload, dtype, seed)
-        self.backend = backend
-        self.backend_label = backend.name
-        self.device_label = _device_label(backend)
-        self.threads = _threads_of(backend)
-
-    def probe(self) -> Any:
-        return _probe_for(self.backend)
 
     def setup(self) -> None:
         from .seed_models import DualLayer  # noqa: PLC0415
@@ -478,9 +475,6 @@ class _XpnetDual(Contender):
         self.model.losses.clear()
         self.model.val_losses.clear()
         self.model.fit(x, y, xv, yv, epochs=epochs)
-
-    def sync(self) -> None:
-        self.backend.sync()
 
 
 class _TorchNative(Contender):
