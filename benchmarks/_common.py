@@ -116,3 +116,19 @@ def load_note(load: dict[str, Any]) -> str:
 def fmt_s(value: float | None) -> str:
     """Seconds with 4 significant digits ("-" for None)."""
     return "-" if value is None else f"{value:.4g}"
+
+
+def row_of(result: dict[str, Any], impl: str, backend: str | None = None
+           ) -> dict[str, Any] | None:
+    """The row of ``impl`` (on ``backend``, when given) in an ``xpnet.bench`` result."""
+    for r in result["rows"]:
+        if r["impl"] == impl and (backend is None or r["backend"] == backend):
+            return r
+    return None
+
+
+def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    """a's median seconds per epoch over b's (None when either row is missing)."""
+    if a is None or b is None or not b["seconds_per_epoch"]:
+        return None
+    return a["seconds_per_epoch"] / b["seconds_per_epoch"]

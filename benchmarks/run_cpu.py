@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-from _common import RESULTS, MachineLoad, fmt_s, load_note  # noqa: E402
+from _common import RESULTS, MachineLoad, fmt_s, load_note, ratio, row_of  # noqa: E402
 
 from xpnet import bench as B  # noqa: E402
 
@@ -93,19 +93,6 @@ def _estimator_available(notes: list[str]) -> bool:
         notes.append(f"xpnet.MLPClassifier is not available ({err}); its row is missing")
         return False
     return True
-
-
-def _row(result: dict[str, Any], impl: str, backend: str | None = None) -> dict[str, Any] | None:
-    for r in result["rows"]:
-        if r["impl"] == impl and (backend is None or r["backend"] == backend):
-            return r
-    return None
-
-
-def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
-    if a is None or b is None or not b["seconds_per_epoch"]:
-        return None
-    return a["seconds_per_epoch"] / b["seconds_per_epoch"]
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -293,20 +280,20 @@ def main(argv: list[str] | None = None) -> int:
         res.pop("machine")
     notes += [f"(a) {n}" for n in part_a["notes"]] + [f"(b) {n}" for n in b64["notes"]]
 
-    est = _row(part_a, "xpnet MLPClassifier")
-    direct = _row(part_a, "xpnet", "numpy")
-    torch_cpu, sk = _row(part_a, "torch (native)"), _row(part_a, "sklearn")
-    loop = _row(part_a, "numpy (hand-written)")
-    seed = _row(b64, "seed 001 code (verbatim)")
+    est = row_of(part_a, "xpnet MLPClassifier")
+    direct = row_of(part_a, "xpnet", "numpy")
+    torch_cpu, sk = row_of(part_a, "torch (native)"), row_of(part_a, "sklearn")
+    loop = row_of(part_a, "numpy (hand-written)")
+    seed = row_of(b64, "seed 001 code (verbatim)")
     ratios = {
-        "estimator_over_torch": _ratio(est, torch_cpu),
-        "estimator_over_sklearn": _ratio(est, sk),
-        "trainer_over_torch": _ratio(direct, torch_cpu),
-        "trainer_over_sklearn": _ratio(direct, sk),
-        "estimator_over_numpy_loop": _ratio(est, loop),
-        "trainer_over_numpy_loop": _ratio(direct, loop),
-        "seed_dual_float64_over_seed": _ratio(_row(b64, "xpnet"), seed),
-        "seed_dual_float32_over_seed": _ratio(_row(b32, "xpnet"), seed),
+        "estimator_over_torch": ratio(est, torch_cpu),
+        "estimator_over_sklearn": ratio(est, sk),
+        "trainer_over_torch": ratio(direct, torch_cpu),
+        "trainer_over_sklearn": ratio(direct, sk),
+        "estimator_over_numpy_loop": ratio(est, loop),
+        "trainer_over_numpy_loop": ratio(direct, loop),
+        "seed_dual_float64_over_seed": ratio(row_of(b64, "xpnet"), seed),
+        "seed_dual_float32_over_seed": ratio(row_of(b32, "xpnet"), seed),
     }
     out = {
         "schema": "xpnet-bench-cpu/1",

@@ -36,7 +36,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import RESULTS, MachineLoad, load_note  # noqa: E402
+from _common import RESULTS, MachineLoad, load_note, ratio, row_of  # noqa: E402
 
 from xpnet import bench as B  # noqa: E402
 from xpnet.backend import BackendUnavailableError, get_backend  # noqa: E402
@@ -73,31 +73,18 @@ def gpu_problem() -> str | None:
     return None
 
 
-def _row(result: dict[str, Any], impl: str, backend: str) -> dict[str, Any] | None:
-    for r in result["rows"]:
-        if r["impl"] == impl and r["backend"] == backend:
-            return r
-    return None
-
-
-def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
-    if a is None or b is None or not b["seconds_per_epoch"]:
-        return None
-    return a["seconds_per_epoch"] / b["seconds_per_epoch"]
-
-
 def summarize(result: dict[str, Any]) -> dict[str, float | None]:
     """The headline ratios of one workload's bench result."""
-    cupy = _row(result, "xpnet", "cupy")
-    numpy_row = _row(result, "xpnet", "numpy")
-    xt = _row(result, "xpnet", "torch")
+    cupy = row_of(result, "xpnet", "cupy")
+    numpy_row = row_of(result, "xpnet", "numpy")
+    xt = row_of(result, "xpnet", "torch")
     native = next((r for r in result["rows"] if r["impl"] == "torch (native)"
                    and r["device"].startswith("cuda")), None)
     return {
-        "cupy_over_numpy_speedup": _ratio(numpy_row, cupy),
-        "cupy_over_torch_time_ratio": _ratio(cupy, native),
-        "cupy_over_xpnet_torch_cuda_time_ratio": _ratio(cupy, xt),
-        "torch_cuda_over_numpy_speedup": _ratio(numpy_row, xt),
+        "cupy_over_numpy_speedup": ratio(numpy_row, cupy),
+        "cupy_over_torch_time_ratio": ratio(cupy, native),
+        "cupy_over_xpnet_torch_cuda_time_ratio": ratio(cupy, xt),
+        "torch_cuda_over_numpy_speedup": ratio(numpy_row, xt),
         "cupy_seconds_per_epoch": cupy["seconds_per_epoch"] if cupy else None,
         "torch_native_cuda_seconds_per_epoch": native["seconds_per_epoch"] if native else None,
         "cupy_first_call_s": cupy["first_call_s"] if cupy else None,
