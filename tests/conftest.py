@@ -49,6 +49,8 @@ def _backend_params() -> list:
 
 
 BACKEND_PARAMS = _backend_params()
+#: the CPU backends installed here (torch only where it is, or where it is required)
+CPU_AVAILABLE = [name for name in CPU_BACKENDS if name in BACKEND_PARAMS]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CPU_AVAILABLE as CPU_TARGETS
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import xpnet
 import xpnet.io as xio
 from xpnet.backend import get_backend
 
-CPU_TARGETS = ["numpy", "array_api_strict:device1", "torch"]
 KINDS = ["SingleLayer", "DualLayer", "RandomInitNetwork", "MinibatchNetwork", "MultiLayerNet",
          "MultiLayerNetExtend", "MLPClassifier", "MLPRegressor"]
 REPO = Path(__file__).resolve().parents[1]

@@ -421,7 +421,7 @@ def _resolve(args: argparse.Namespace) -> None:
 
 
 def _load_split(args: argparse.Namespace) -> Any:
-    from .datasets import Split, load_dataset  # noqa: PLC0415
+    from ..edges.datasets import Split, load_dataset  # noqa: PLC0415
 
     idx_files = args.dataset in ("mnist", "fashion_mnist")
     if not idx_files and (args.data_dir or args.download):
@@ -441,7 +441,7 @@ def _load_split(args: argparse.Namespace) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     """``xpnet train``: fit, report, plot, save."""
-    from .backend import get_backend  # noqa: PLC0415
+    from ..backends import get_backend  # noqa: PLC0415
 
     _resolve(args)
     backend = get_backend(args.backend, args.dtype, args.seed)  # fail before loading data
@@ -456,14 +456,14 @@ def _train(args: argparse.Namespace) -> int:
           f"val_acc={score(split.x_val, split.y_val):.4f} "
           f"test_acc={score(split.x_test, split.y_test):.4f} time={seconds:.1f}s", flush=True)
     if not args.no_plot:
-        from .plot import plot_history  # noqa: PLC0415
+        from ..edges.plot import plot_history  # noqa: PLC0415
 
         path = plot_history(result["history"], args.plot,
                             title=f"{args.model} on {args.dataset} ({backend.spec})")
         if not args.quiet:
             print(f"loss curve: {path}")
     if args.save:
-        from .io import save  # noqa: PLC0415
+        from ..edges.io import save  # noqa: PLC0415
 
         saved = save(result["model"], args.save)
         if not args.quiet:
@@ -486,7 +486,7 @@ def _fit_mlp(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model mlp: xpnet.MLPClassifier."""
     from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
 
-    from .estimators import MLPClassifier  # noqa: PLC0415
+    from ..edges.estimators import MLPClassifier  # noqa: PLC0415
 
     params: dict[str, Any] = dict(
         hidden_layer_sizes=args.hidden, activation=_estimator_activation(args.activation),
@@ -516,8 +516,8 @@ def _estimator_activation(name: str) -> str:
 
 def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model multilayer: MultiLayerNetExtend trained by the Trainer."""
-    from .network import MultiLayerNetExtend  # noqa: PLC0415
-    from .trainer import Trainer  # noqa: PLC0415
+    from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
+    from ..nn.trainer import Trainer  # noqa: PLC0415
 
     init = args.weight_init
     if init == "auto":
@@ -541,7 +541,7 @@ def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
 
 def _fit_seed_model(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model dual / random-init / minibatch / single: the seeds' networks."""
-    from . import seed_models  # noqa: PLC0415
+    from ..nn import seed_models  # noqa: PLC0415
 
     common = dict(learning_rate=args.lr, l1=args.l1, l2=args.l2, backend=args.backend,
                   dtype=args.dtype, random_state=args.seed)
@@ -566,7 +566,7 @@ def _predict(args: argparse.Namespace) -> int:
     """``xpnet predict``: one prediction per CSV row, printed one per line."""
     import numpy as np  # noqa: PLC0415
 
-    from .io import load  # noqa: PLC0415
+    from ..edges.io import load  # noqa: PLC0415
 
     model = load(args.model_file, backend=args.backend)
     x = np.loadtxt(args.input, delimiter=",", ndmin=2, dtype=np.float64)
@@ -587,7 +587,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _host(x: Any) -> Any:
-    from .backend import get_backend  # noqa: PLC0415
+    from ..backends import get_backend  # noqa: PLC0415
 
     return get_backend("numpy").to_numpy(x)
 
@@ -596,7 +596,7 @@ def _host(x: Any) -> Any:
 def _version(dist: str = "xpnet") -> str:
     if dist == "xpnet":
         try:
-            from . import __version__  # noqa: PLC0415
+            from .. import __version__  # noqa: PLC0415
 
             return __version__
         except ImportError:  # pragma: no cover
@@ -634,8 +634,8 @@ def _env(args: argparse.Namespace) -> int:
     """``xpnet env``: versions and which backends (and datasets) this machine has."""
     import numpy as np  # noqa: PLC0415
 
-    from .backend import get_backend  # noqa: PLC0415
-    from .datasets import data_dirs  # noqa: PLC0415
+    from ..backends import get_backend  # noqa: PLC0415
+    from ..edges.datasets import data_dirs  # noqa: PLC0415
 
     print(f"xpnet             {_version()}")
     print(f"python            {platform.python_version()} ({platform.python_implementation()}) "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import namespace_of
+from ..backends import namespace_of
 from .layers import sigmoid
 
 __all__ = ["Loss", "SoftmaxCrossEntropy", "SoftmaxWithLoss", "BinaryCrossEntropy",

@@ -515,7 +515,7 @@ def _into(result: Any, out: Any) -> Any:
 
 class _NumpyOps(ArrayAPIOps):
     """NumPy: products and sums written straight into ``out`` (no temporary, no copy), and
-    Adam as one compiled pass (``xpnet.cpu_kernels``, numba) or, without numba, as in-place
+    Adam as one compiled pass (``xpnet.numba_kernels``, numba) or, without numba, as in-place
     ufuncs on two preallocated scratch buffers.  Single-threaded on purpose: right after the
     matrix products the BLAS threads still hold the other cores (measured: a second thread, or
     SciPy's separately threaded BLAS axpy, made the epoch slower)."""
@@ -533,19 +533,19 @@ class _NumpyOps(ArrayAPIOps):
 
     @property
     def kernels(self) -> Any:
-        """``xpnet.cpu_kernels`` when numba works here, else None (imported on first use)."""
+        """``xpnet.numba_kernels`` when numba works here, else None (imported on first use)."""
         if self._kernels is False:
-            from . import cpu_kernels  # noqa: PLC0415 - numba only when a big buffer needs it
+            from . import numba_kernels  # noqa: PLC0415 - numba only when a big buffer needs it
 
-            self._kernels = cpu_kernels if cpu_kernels.AVAILABLE else None
+            self._kernels = numba_kernels if numba_kernels.AVAILABLE else None
         return self._kernels
 
     def describe(self) -> str:
-        from . import cpu_kernels  # noqa: PLC0415
+        from . import numba_kernels  # noqa: PLC0415
 
         if not self.kernels:
-            return f"NumPy ufuncs ({cpu_kernels.REASON})"
-        return (f"compiled with {cpu_kernels.REASON}: Adam from {self.COMPILED_MIN_SIZE} "
+            return f"NumPy ufuncs ({numba_kernels.REASON})"
+        return (f"compiled with {numba_kernels.REASON}: Adam from {self.COMPILED_MIN_SIZE} "
                 f"parameters, maximum/where from {self.ELEMENTWISE_MIN_SIZE} elements, "
                 f"softmax cross-entropy from {self.LOSS_MIN_SIZE} logits")
 

@@ -60,8 +60,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, BackendUnavailableError, get_backend
-from .validation import check_choice, check_positive
+from ..backends import Backend, BackendUnavailableError, get_backend
+from ..backends.validation import check_choice, check_positive
 
 __all__ = [
     "DEFAULT_BACKENDS",
@@ -211,7 +211,7 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
         if parsed is not None or batch_size is not None:
             raise ValueError("workload='seed-dual' is the seed's fixed full-batch 30-10-1 "
                              "network; drop sizes/batch_size or use workload='custom'")
-        from .datasets import load_breast_cancer_split  # noqa: PLC0415 - host-side edge
+        from ..edges.datasets import load_breast_cancer_split  # noqa: PLC0415 - host-side edge
 
         split = load_breast_cancer_split(dtype="float64")
         x, y = split.x_train, split.y_train
@@ -230,7 +230,7 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
     data = None
     if name == "fashion-mlp":
         try:
-            from .datasets import load_fashion_mnist  # noqa: PLC0415
+            from ..edges.datasets import load_fashion_mnist  # noqa: PLC0415
 
             x, y = load_fashion_mnist(data_path, "train")
             x, y = x[:n], y[:n]
@@ -438,8 +438,8 @@ class _XpnetMLP(_XpnetContender):
         self.gemm_key = _gemm_key_for(backend)
 
     def setup(self) -> None:
-        from .network import MultiLayerNetExtend  # noqa: PLC0415
-        from .trainer import Trainer  # noqa: PLC0415
+        from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
+        from ..nn.trainer import Trainer  # noqa: PLC0415
 
         s = self.w.sizes
         self.net = MultiLayerNetExtend(s[0], list(s[1:-1]), s[-1], activation="relu",
@@ -462,7 +462,7 @@ class _XpnetDual(_XpnetContender):
     """xpnet's DualLayer(l2=0.01): seed 001's network through xpnet."""
 
     def setup(self) -> None:
-        from .seed_models import DualLayer  # noqa: PLC0415
+        from ..nn.seed_models import DualLayer  # noqa: PLC0415
 
         b, w = self.backend, self.w
         self.model = DualLayer(units=SEED_DUAL_UNITS, l2=SEED_DUAL_L2, backend=b,
@@ -1063,7 +1063,7 @@ def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def plot(result: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
     """Bar chart of the rows' seconds per epoch via :func:`xpnet.plot.plot_bench`."""
-    from .plot import plot_bench  # noqa: PLC0415 - matplotlib only when plotting
+    from ..edges.plot import plot_bench  # noqa: PLC0415 - matplotlib only when plotting
 
     bars = [{"backend": f"xpnet {r['backend']}" if r["impl"] == "xpnet" else r["impl"],
              "device": f"[{r['device']}]", "seconds_per_epoch": r["seconds_per_epoch"],

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, library_of
+from . import Backend, library_of
 
 __all__ = ["check_features", "check_targets", "check_class_labels", "check_binary_targets",
            "check_lengths", "check_positive", "check_fraction", "check_choice",

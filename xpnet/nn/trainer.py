@@ -13,9 +13,9 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from ..backends.validation import check_choice, check_lengths, check_positive
 from .network import MultiLayerNetExtend
 from .optimizers import Optimizer, make_optimizer
-from .validation import check_choice, check_lengths, check_positive
 
 __all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK", "report_divergence"]
 

@@ -39,7 +39,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .backend import Backend, BackendUnavailableError, get_backend
+from ..backends import Backend, BackendUnavailableError, get_backend
 
 __all__ = ["save", "load", "MODEL_CLASSES", "FORMAT", "FORMAT_VERSION", "CONFIG_KEY"]
 
@@ -72,14 +72,14 @@ class _Invalid(ValueError):
 
 def _classes() -> dict[str, type]:
     """The allow-list: class names -> xpnet's own classes (imported here, never by name)."""
-    from .estimators import MLPClassifier, MLPRegressor  # noqa: PLC0415 - avoid a cycle
-    from .network import MultiLayerNet, MultiLayerNetExtend  # noqa: PLC0415
-    from .seed_models import (  # noqa: PLC0415
+    from ..nn.network import MultiLayerNet, MultiLayerNetExtend  # noqa: PLC0415
+    from ..nn.seed_models import (  # noqa: PLC0415
         DualLayer,
         MinibatchNetwork,
         RandomInitNetwork,
         SingleLayer,
     )
+    from .estimators import MLPClassifier, MLPRegressor  # noqa: PLC0415 - avoid a cycle
 
     return {"SingleLayer": SingleLayer, "DualLayer": DualLayer,
             "RandomInitNetwork": RandomInitNetwork, "MinibatchNetwork": MinibatchNetwork,
@@ -110,7 +110,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         ValueError: a setting or fitted attribute cannot be stored as JSON.
     """
     path = Path(os.fspath(path))
-    from . import __version__  # noqa: PLC0415 - the package is initialized by now
+    from .. import __version__  # noqa: PLC0415 - the package is initialized by now
 
     name = _base_class_name(model)
     if name in _SEED_PARAMS:
@@ -241,7 +241,7 @@ def _portable_network(net: Any) -> dict[str, Any]:
 def _portable_optimizer(opt: Any, backend: Backend) -> dict[str, Any] | None:
     """{"class", "params", "t", "state" keys, "arrays"} of an xpnet optimizer (None for
     optimizers of other classes, whose state cannot be described)."""
-    from .optimizers import OPTIMIZERS  # noqa: PLC0415
+    from ..nn.optimizers import OPTIMIZERS  # noqa: PLC0415
 
     name = type(opt).__name__
     if name not in _OPTIMIZER_SLOTS or OPTIMIZERS.get(name.lower()) is not type(opt):
@@ -640,7 +640,7 @@ def _restore_network(meta: dict[str, Any], backend: Any, where: str) -> Any:
 def _restore_optimizer(meta: dict[str, Any], net: Any, where: str) -> Any:
     """Rebuild an optimizer from :func:`_portable_optimizer` output for ``net``'s flat
     buffer (state arrays validated against its size)."""
-    from .optimizers import OPTIMIZERS  # noqa: PLC0415
+    from ..nn.optimizers import OPTIMIZERS  # noqa: PLC0415
 
     name = meta.get("class")
     if name not in _OPTIMIZER_SLOTS:
@@ -813,7 +813,7 @@ def _spec_or_none(spec: str) -> str | None:
 
 
 def _decode_history(spec: Any, where: str) -> Any:
-    from .trainer import History  # noqa: PLC0415
+    from ..nn.trainer import History  # noqa: PLC0415
 
     hist = History()
     if spec is None:

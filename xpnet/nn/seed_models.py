@@ -17,13 +17,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .backend import get_backend
-from .init import init_scale
-from .layers import sigmoid
-from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
-from .optimizers import SGD
-from .trainer import report_divergence
-from .validation import (
+from ..backends import get_backend
+from ..backends.validation import (
     check_binary_targets,
     check_choice,
     check_features,
@@ -31,6 +26,11 @@ from .validation import (
     check_positive,
     is_host,
 )
+from .init import init_scale
+from .layers import sigmoid
+from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
+from .optimizers import SGD
+from .trainer import report_divergence
 
 __all__ = ["SingleLayer", "DualLayer", "RandomInitNetwork", "MinibatchNetwork"]
 

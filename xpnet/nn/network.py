@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from . import layers as L
-from .backend import Backend, get_backend
-from .init import init_scale
-from .losses import LOSSES, penalty, penalty_grad
-from .validation import (
+from ..backends import Backend, get_backend
+from ..backends.validation import (
     check_choice,
     check_class_labels,
     check_features,
@@ -28,6 +25,9 @@ from .validation import (
     check_targets,
     is_host,
 )
+from . import layers as L
+from .init import init_scale
+from .losses import LOSSES, penalty, penalty_grad
 
 __all__ = ["MultiLayerNetExtend", "MultiLayerNet"]
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, get_backend
+from ..backends import Backend, get_backend
 from .plot import history_of, plot_grid
 
 __all__ = [
@@ -435,7 +435,7 @@ def _run_chunk(runner: _Runner, items: list[tuple[int, dict, int, str | None]], 
 
 # ================================================================== the model
 def _is_seed_model(model: Any) -> bool:
-    from .seed_models import SingleLayer
+    from ..nn.seed_models import SingleLayer
 
     return isinstance(model, SingleLayer)
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from .backend import fused_ops, namespace_of
+from ..backends import fused_ops, namespace_of
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
            "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]

@@ -48,13 +48,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .backend import Backend, get_backend, library_of
-from .init import INITIALIZERS
-from .losses import softmax
-from .network import MultiLayerNetExtend
-from .optimizers import Optimizer, make_optimizer
-from .trainer import EVAL_CHUNK, History, Trainer
-from .validation import check_features, check_lengths
+from ..backends import Backend, get_backend, library_of
+from ..backends.validation import check_features, check_lengths
+from ..nn.init import INITIALIZERS
+from ..nn.losses import softmax
+from ..nn.network import MultiLayerNetExtend
+from ..nn.optimizers import Optimizer, make_optimizer
+from ..nn.trainer import EVAL_CHUNK, History, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from .backend import ArrayAPIOps, namespace_of
+from ..backends import ArrayAPIOps, namespace_of
 
 __all__ = ["Layer", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
            "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid"]

@@ -1,0 +1,1 @@
+"""Tools on top of the library: the ``xpnet`` command line and the backend benchmark."""
