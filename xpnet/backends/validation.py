@@ -322,10 +322,24 @@ def check_choice(name: str, value: Any, choices: Any) -> str:
 
 
 def check_hidden_sizes(name: str, value: Any) -> list[int]:
-    """Hidden layer widths: an int or a sequence of positive ints (may be empty)."""
+    """Layer widths: an int, a sequence of positive ints (may be empty), or a string of them
+    separated by commas ("256,128"; "" for none).  The one parser of layer sizes: the
+    networks, the estimators, the command line, search and bench all use it.
+
+    Example:
+        >>> check_hidden_sizes("hidden", "256, 128")
+        [256, 128]
+    """
+    if isinstance(value, str):
+        text = value
+        try:
+            value = [int(part) for part in text.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise ValueError(f"{name}={text!r} must be positive integers separated by commas, "
+                             f"e.g. {name}='256,128'") from None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value]
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+    if isinstance(value, bytes) or not isinstance(value, (Sequence, np.ndarray)):
         raise TypeError(f"{name}={value!r} must be a list of layer widths; pass e.g. "
                         f"{name}=[100, 100] (or [] for no hidden layer)")
     return [check_positive(f"{name}[{i}]", h, integer=True) for i, h in enumerate(value)]
