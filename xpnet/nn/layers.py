@@ -26,10 +26,31 @@ def sigmoid(xp: Any, z: Any) -> Any:
 
 
 class Layer:
-    """Base class: a layer without parameters."""
+    """Base class: ``forward(x, train=False) -> y`` and ``backward(dout) -> dx``.
+
+    A layer with parameters reads them by key from a ``params`` mapping and leaves their
+    gradients in ``self.grads`` under the same keys; a layer without parameters keeps
+    ``grads`` empty.  A new layer is a subclass with these two methods (see docs/extending.md).
+
+    Example:
+        >>> import numpy as np
+        >>> relu = ReLU()
+        >>> relu.forward(np.array([-1.0, 2.0]))
+        array([0., 2.])
+    """
 
     def __init__(self) -> None:
         self.grads: dict[str, Any] = {}
+
+    def forward(self, x: Any, train: bool = False) -> Any:
+        """The layer's output for ``x``; ``train`` selects training behaviour (dropout,
+        batch statistics)."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(x, train)")
+
+    def backward(self, dout: Any) -> Any:
+        """The gradient with respect to the last ``forward``'s input, given ``dout``, the
+        gradient with respect to its output; parameter gradients go to ``self.grads``."""
+        raise NotImplementedError(f"{type(self).__name__} must define backward(dout)")
 
 
 def _grad_setup(layer: Any, xp: Any, grad_buffers: MutableMapping[str, Any] | None,
@@ -37,12 +58,6 @@ def _grad_setup(layer: Any, xp: Any, grad_buffers: MutableMapping[str, Any] | No
     """Gradient outputs: preallocated views (from a network) or, standalone, new arrays."""
     layer.grad_buffers = grad_buffers if grad_buffers is not None else {}
     layer.ops = ops if ops is not None else ArrayAPIOps(xp)
-
-    def forward(self, x: Any, train: bool = False) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def backward(self, dout: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 class Dense(Layer):
