@@ -28,11 +28,45 @@ from ..backends.validation import (
 from . import layers as L
 from .init import init_scale
 from .losses import LOSSES, penalty, penalty_grad
+from .state import Saveable
 
-__all__ = ["MultiLayerNetExtend", "MultiLayerNet"]
+__all__ = ["MultiLayerNetExtend", "MultiLayerNet", "evaluate", "EVAL_CHUNK"]
+
+#: samples per forward pass when evaluating (bounds memory on large sets)
+EVAL_CHUNK = 8192
 
 
-class MultiLayerNetExtend:
+def evaluate(network: Any, x: Any, t: Any, chunk: int = EVAL_CHUNK) -> tuple[Any, Any]:
+    """(mean loss without penalty, score) of a network on device data, in chunks, in eval mode.
+
+    The score is accuracy for classification networks and R^2 (pooled over outputs) for
+    regression ones; both are 0-d device arrays (the caller decides when to sync).
+    """
+    xp = network.xp
+    n = x.shape[0]
+    loss_sum, score_sum = 0.0, 0.0
+    classify = network.is_classifier
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        xb, tb = x[start:stop, ...], t[start:stop, ...]
+        y = network.forward(xb, False)
+        loss_sum = loss_sum + network.last_layer.forward(y, tb) * xb.shape[0]
+        if classify:
+            pred = xp.argmax(y, axis=1)
+            label = tb if tb.ndim == 1 else xp.argmax(tb, axis=1)
+            score_sum = score_sum + xp.sum(xp.astype(pred == label, network.backend.dtype))
+        else:
+            diff = y - xp.reshape(xp.astype(tb, y.dtype), y.shape)
+            score_sum = score_sum + xp.sum(diff * diff)
+    if classify:
+        return loss_sum / n, score_sum / n
+    tt = xp.reshape(xp.astype(t, network.backend.dtype), (n, -1))
+    centered = tt - xp.mean(tt, axis=0)
+    ss_tot = xp.sum(centered * centered)
+    return loss_sum / n, 1.0 - score_sum / xp.where(ss_tot > 0, ss_tot, 1.0)
+
+
+class MultiLayerNetExtend(Saveable):
     """A fully connected network with optional BatchNorm, Dropout, weight decay and L1.
 
     Args:
@@ -266,7 +300,22 @@ class MultiLayerNetExtend:
                 d.freeze_mask = False
         return self._views_of(self.backend.asarray(values))
 
+    evaluate = evaluate  # the function above, as a method: net.evaluate(x, t)
+
+    def nonfinite_probe(self) -> Any:
+        """A 0-d device array: 0 while every weight is finite, else NaN (for the Trainer's
+        once-per-epoch check, folded into its one host sync)."""
+        return 0.0 * self.xp.max(self.xp.abs(self.flat))
+
     # ------------------------------------------------------------------ state
+    def state_arrays(self) -> dict[str, Any]:
+        """Every parameter (views into ``flat``) and BatchNorm's running statistics."""
+        arrays = {f"params.{key}": self._views[key] for key in self.param_shapes}
+        for i, bn in enumerate(self.batchnorm_layers(), start=1):
+            arrays[f"batchnorm{i}.running_mean"] = bn.running_mean
+            arrays[f"batchnorm{i}.running_var"] = bn.running_var
+        return arrays
+
     def batchnorm_layers(self) -> list[L.BatchNormalization]:
         return [ly for ly in self.layers.values() if isinstance(ly, L.BatchNormalization)]
 
@@ -311,3 +360,9 @@ class MultiLayerNet(MultiLayerNetExtend):
         super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std,
                          weight_decay_lambda, l1=l1, loss=loss, backend=backend, dtype=dtype,
                          random_state=random_state)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for key in ("use_dropout", "dropout_ratio", "use_batchnorm"):  # not its arguments
+            del config[key]
+        return config

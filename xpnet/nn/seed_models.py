@@ -14,7 +14,7 @@ optional, losses are computed stably from logits, and penalties enter loss and g
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..backends import get_backend
@@ -30,12 +30,13 @@ from .init import init_scale
 from .layers import sigmoid
 from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
 from .optimizers import SGD
-from .trainer import report_divergence
+from .state import Saveable
+from .trainer import History, Trainer
 
 __all__ = ["SingleLayer", "DualLayer", "RandomInitNetwork", "MinibatchNetwork"]
 
 
-class SingleLayer:
+class SingleLayer(Saveable):
     """Logistic regression trained by full-batch gradient descent (the seeds' SingleLayer).
 
     Args:
@@ -52,6 +53,9 @@ class SingleLayer:
     _param_names: tuple[str, ...] = ("w", "b")
     #: epochs between the finiteness checks of ``fit`` (one host sync each, plus one at the end)
     divergence_check_every: int = 100
+    #: for the Trainer: labels are classes; how divergence messages name fit and its rate
+    is_classifier = True
+    lr_name = "learning_rate"
 
     def __init__(self, learning_rate: float = 0.1, l1: float = 0, l2: float = 0, *,
                  backend: Any = "numpy", dtype: Any = "float32",
@@ -63,8 +67,8 @@ class SingleLayer:
         self.backend = get_backend(backend, dtype, random_state)
         self.xp = self.backend.xp
         self._sgd = SGD(self.lr)
-        self.losses: list[float] = []
-        self.val_losses: list[float] = []
+        #: every curve of every fit (``losses`` and ``val_losses`` are views of it)
+        self.history = History()
         self.w = self.b = None
         self.n_features_in_: int | None = None
         self._logits = None
@@ -139,70 +143,76 @@ class SingleLayer:
         ``val_losses`` when validation data is given)."""
         epochs = check_positive("epochs", epochs, integer=True)
         xd, yd, xv, yv = self._prepare(x, y, x_val, y_val)
-        m = xd.shape[0]
         self.init_weights(xd.shape[1])
-
-        def run_epoch() -> Any:
-            self._logits = None
-            a = self.training(xd, yd, m)
-            self._reg = self.reg_loss()
-            return (self._batch_loss_sum(yd, a) + self._reg) / m
-
-        self._train_epochs(epochs, run_epoch, xv, yv)
+        self._train(epochs, xd, yd, xv, yv)
         return self
 
-    def _train_epochs(self, epochs: int, run_epoch: Callable[[], Any], xv: Any, yv: Any
-                      ) -> None:
-        """Call ``run_epoch`` (one epoch; its loss as a device scalar) ``epochs`` times.
+    def _train(self, epochs: int, xd: Any, yd: Any, xv: Any, yv: Any) -> None:
+        """Train through xpnet's one loop (:class:`~xpnet.Trainer`) with this model's own
+        epoch (:meth:`train_epoch`).  The loss and a finiteness probe of the weights reach
+        the host every ``divergence_check_every`` epochs (one sync each); on a NaN/inf the
+        weights go back to the last finite check, ``losses``/``val_losses`` keep the epochs
+        before it, and fit warns or raises (``on_divergence``)."""
+        Trainer(self, xd, yd, epochs=epochs, optimizer=self._sgd, verbose=False,
+                x_val=xv, t_val=yv, shuffle=False, on_divergence=self.on_divergence,
+                evaluate=False, check_input=False, history=self.history,
+                check_every=max(int(self.divergence_check_every), 1)).train()
 
-        Every ``divergence_check_every`` epochs, and at the end, the pending losses become
-        Python floats together with a finiteness flag of the weights (one host sync).  On a
-        NaN/inf the weights go back to the last finite snapshot, ``losses``/``val_losses`` keep
-        the epochs before it, and fit warns or raises (``on_divergence``).
-        """
+    def train_epoch(self, x: Any, y: Any) -> Any:
+        """One epoch (here: one full-batch step); its mean loss plus penalty, on the device."""
+        self._logits = None
+        a = self.training(x, y, x.shape[0])
+        self._reg = self.reg_loss()
+        return (self._batch_loss_sum(y, a) + self._reg) / x.shape[0]
+
+    # ------------------------------------------------------------------ for the Trainer
+    @property
+    def fit_name(self) -> str:
+        return f"{type(self).__name__}.fit"
+
+    @property
+    def losses(self) -> list[float]:
+        """The training loss of every epoch of every fit (a view of ``history["loss"]``)."""
+        return self.history.curve("loss")
+
+    @losses.setter
+    def losses(self, values: list[float]) -> None:
+        self.history["loss"] = list(values)
+
+    @property
+    def val_losses(self) -> list[float]:
+        """The validation loss of every epoch (a view of ``history["val_loss"]``)."""
+        return self.history.curve("val_loss")
+
+    @val_losses.setter
+    def val_losses(self, values: list[float]) -> None:
+        self.history["val_loss"] = list(values)
+
+    def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """(validation loss with this epoch's penalty, accuracy) as 0-d device arrays."""
         xp, dtype = self.xp, self.backend.dtype
-        every = max(int(self.divergence_check_every), 1)
-        good, good_epoch = self._snapshot(), 0
-        pending, pending_val = [], []
-        for epoch in range(1, epochs + 1):
-            self._reg = None
-            pending.append(run_epoch())
-            if xv is not None:
-                pending_val.append(self._val_loss(xv, yv, self._reg))
-            if epoch % every and epoch < epochs:
-                continue
-            flags = [xp.astype(xp.all(xp.isfinite(self.backend.asarray(getattr(self, name)))),
-                               dtype) for name in self._param_names]
-            values = self._floats(pending + pending_val + flags)
-            k, kv = len(pending), len(pending_val)
-            losses, weights_ok = values[:k], all(values[k + kv:])
-            bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
-            if bad is None and weights_ok:
-                self.losses.extend(losses)
-                self.val_losses.extend(values[k:k + kv])
-                pending, pending_val = [], []
-                if epoch < epochs:
-                    good, good_epoch = self._snapshot(), epoch
-                continue
-            for name, value in good.items():
-                setattr(self, name, value)
-            what = (f"the loss became {losses[bad]}" if bad is not None
-                    else "the weights became NaN/inf")
-            self._diverged(good_epoch + (k if bad is None else bad + 1), what, good_epoch)
-            return
+        hit = xp.astype(self.forpass(x) > 0.0, dtype) == y
+        return self._val_loss(x, y, self._reg), xp.mean(xp.astype(hit, dtype))
 
-    def _snapshot(self) -> dict[str, Any]:
+    def nonfinite_probe(self) -> Any:
+        """0 while every learned array is finite, else NaN (a 0-d device array)."""
+        xp = self.xp
+        total = 0.0
+        for name in self._param_names:
+            total = total + 0.0 * xp.max(xp.abs(self.backend.asarray(getattr(self, name))))
+        return total
+
+    def get_state(self) -> dict[str, Any]:
         """Device copies of the learned arrays (to restore after a divergence); a subclass's
         Python scalar (the seeds' ``self.b2 = 0``) is kept as it is."""
         values = {name: getattr(self, name) for name in self._param_names}
         return {name: self.xp.asarray(v, copy=True) if self.backend.owns(v) else v
                 for name, v in values.items()}
 
-    def _diverged(self, epoch: int, what: str, kept: int) -> None:
-        kept_text = "its initial weights" if kept == 0 else f"the weights after epoch {kept}"
-        report_divergence(f"{type(self).__name__}.fit diverged at epoch {epoch}: {what}; the "
-                          f"model keeps {kept_text} (the last finite ones checked).",
-                          f"learning_rate={self.lr:g}", self.on_divergence, stacklevel=5)
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`get_state` copy."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ validation loss
     def _val_loss(self, x_val: Any, y_val: Any, reg: Any = None) -> Any:
@@ -217,16 +227,6 @@ class SingleLayer:
         xv = self._features(x_val, "x_val")
         yv = self._targets(y_val, xv.shape[0], "y_val")
         self.val_losses.append(self.backend.to_float(self._val_loss(xv, yv)))
-
-    def _floats(self, values: list[Any]) -> list[float]:
-        """Device scalars as Python floats, with one host sync for all of them."""
-        xp = self.xp
-        if all(getattr(v, "dtype", None) == self.backend.dtype for v in values):
-            stacked = xp.stack(values)  # the usual case: 0-d arrays of the model's dtype
-        else:  # Python floats or a seed subclass's float64 arrays among them
-            stacked = xp.stack([xp.reshape(xp.asarray(v, dtype=self.backend.dtype), ())
-                                for v in values])
-        return [float(v) for v in self.backend.to_numpy(stacked)]
 
     # ------------------------------------------------------------------ inputs
     def _features(self, x: Any, name: str) -> Any:
@@ -275,8 +275,57 @@ class SingleLayer:
         return self.backend.to_float(xp.mean(xp.astype(hit, self.backend.dtype)))
 
     def get_params_arrays(self) -> dict[str, Any]:
-        """The learned arrays by the seeds' names (for saving)."""
+        """The learned arrays by the seeds' names."""
         return {name: getattr(self, name) for name in self._param_names}
+
+    # ------------------------------------------------------------------ description
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (the seeds' names), for saving and copying."""
+        config = {"learning_rate": self.lr, "l1": self.l1, "l2": self.l2,
+                  "on_divergence": self.on_divergence, "dtype": self.backend.dtype_name}
+        for name in ("units", "batch_size"):
+            if hasattr(self, name):
+                config[name] = getattr(self, name)
+        return config
+
+    def state_values(self) -> dict[str, Any]:
+        return {"n_features_in_": self.n_features_in_, "history": self.history.to_config()}
+
+    def _shapes(self, n_features: int) -> dict[str, tuple[int, ...]]:
+        """The learned arrays' shapes for ``n_features`` inputs (as ``init_weights`` makes)."""
+        if self._param_names == ("w", "b"):
+            return {"w": (n_features, 1), "b": (1,)}
+        return {"w1": (n_features, self.units), "b1": (self.units,), "w2": (self.units, 1),
+                "b2": (1,)}
+
+    def state_arrays(self) -> dict[str, Any]:
+        """The learned arrays in the model's dtype and the base class's shapes (a seed
+        subclass's ``self.b2 = 0`` or float64 host weights included); empty before fit."""
+        if self.n_features_in_ is None or getattr(self, self._param_names[0]) is None:
+            return {}
+        xp, out = self.xp, {}
+        for name, shape in self._shapes(self.n_features_in_).items():
+            value = self.backend.asarray(getattr(self, name))
+            if math.prod(value.shape) != math.prod(shape):
+                raise ValueError(f"{type(self).__name__}.{name} has shape {tuple(value.shape)} "
+                                 f"but {shape} is expected for {self.n_features_in_} features")
+            out[name] = xp.reshape(value, shape)
+        return out
+
+    def load_state(self, values: dict[str, Any], children: dict[str, Saveable]) -> None:
+        n = values.get("n_features_in_")
+        if children or (n is not None and (not isinstance(n, int) or isinstance(n, bool)
+                                           or n < 1)):
+            raise ValueError(f"n_features_in_={n!r} must be a positive integer or null, and "
+                             f"a seed model holds no other models")
+        self.history = History.from_config(values.get("history"))
+        self.n_features_in_ = n
+        if n is not None:
+            self.init_weights(n)
+
+    def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        for name, value in arrays.items():
+            setattr(self, name, self.backend.asarray(value, name=name))
 
 
 class DualLayer(SingleLayer):
@@ -354,17 +403,16 @@ class MinibatchNetwork(RandomInitNetwork):
         """Mini-batch gradient descent; note the seeds' argument order (epochs third)."""
         epochs = check_positive("epochs", epochs, integer=True)
         xd, yd, xv, yv = self._prepare(x, y, x_val, y_val)
-        n = xd.shape[0]
         self.init_weights(xd.shape[1])
-
-        def run_epoch() -> Any:
-            loss = 0.0
-            for x_batch, y_batch in self.gen_batch(xd, yd):
-                self._logits = None
-                a = self.training(x_batch, y_batch, x_batch.shape[0])
-                loss = loss + self._batch_loss_sum(y_batch, a)
-            self._reg = self.reg_loss()
-            return (loss + self._reg) / n
-
-        self._train_epochs(epochs, run_epoch, xv, yv)
+        self._train(epochs, xd, yd, xv, yv)
         return self
+
+    def train_epoch(self, x: Any, y: Any) -> Any:
+        """One pass over the mini-batches of :meth:`gen_batch`; the mean loss plus penalty."""
+        loss = 0.0
+        for x_batch, y_batch in self.gen_batch(x, y):
+            self._logits = None
+            a = self.training(x_batch, y_batch, x_batch.shape[0])
+            loss = loss + self._batch_loss_sum(y_batch, a)
+        self._reg = self.reg_loss()
+        return (loss + self._reg) / x.shape[0]

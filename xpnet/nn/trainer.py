@@ -1,9 +1,11 @@
-"""Training loop: mini-batch epochs, History, early stopping, divergence, progress bar.
+"""The one training loop: epochs, History, early stopping, divergence handling, progress bar.
 
-Data is validated and moved to the device once.  Each epoch draws a device-side permutation and
-visits every sample exactly once; the loss is summed on the device and becomes a Python float
-once per epoch (no per-step host sync).  All parameters are updated by the optimizer as one flat
-buffer.
+Every model trains through :class:`Trainer`: the book's networks, the seed models (whose
+``fit`` builds a Trainer and brings its own epoch: the seeds' ``training``/``gen_batch``) and
+the scikit-learn estimators.  Data is validated and moved to the device once.  An epoch of a
+network draws a device-side permutation and visits every sample once, updating the one flat
+parameter buffer; its loss stays on the device, and the epoch's numbers become Python floats
+together, once per epoch (or once per ``check_every`` epochs): no per-step host sync.
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends.validation import check_choice, check_lengths, check_positive
-from .network import MultiLayerNetExtend
+from .network import EVAL_CHUNK, evaluate
 from .optimizers import Optimizer, make_optimizer
 
-__all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK", "report_divergence"]
-
-#: samples per forward pass when evaluating (bounds memory on large sets)
-EVAL_CHUNK = 8192
+__all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK", "report_divergence",
+           "evaluate"]
 
 
 class DivergenceError(FloatingPointError):
@@ -28,57 +28,89 @@ class DivergenceError(FloatingPointError):
 
 
 class History(dict):
-    """Per-epoch curves: ``loss``, ``val_loss``, ``train_acc``, ``val_acc``/``test_acc``,
-    ``val_score``, ``lr`` (lists of Python floats), plus ``best_epoch`` and ``stopped_epoch``."""
+    """The one record of training: curve name -> list of Python floats, one per epoch.
 
-    def __init__(self) -> None:
-        super().__init__()
+    Curves (see :attr:`CURVES`): ``loss`` (training loss, penalty included), ``val_loss``,
+    ``train_acc``, ``test_acc``, ``val_acc`` (classifiers) or ``val_score`` (R^2 of
+    regressors), and ``lr``.  Each is stored once; the book's ``train_loss_list``, the seed
+    models' ``losses``/``val_losses`` and scikit-learn's ``loss_curve_``/``validation_scores_``
+    are views of these lists.  ``best_epoch``, ``stopped_epoch`` (1-based) and ``diverged``
+    say how training ended.
+
+    Example:
+        >>> h = History()
+        >>> h.add(loss=0.7, val_acc=0.8)
+        >>> h["loss"], h.panel("val_acc")
+        ([0.7], 'accuracy')
+    """
+
+    #: curve name -> (panel it is drawn on, its label in a legend)
+    CURVES = {"loss": ("loss", "training loss"), "val_loss": ("loss", "validation loss"),
+              "train_acc": ("accuracy", "training accuracy"),
+              "test_acc": ("accuracy", "test accuracy"),
+              "val_acc": ("accuracy", "validation accuracy"),
+              "val_score": ("score", "validation R^2"), "lr": ("learning rate", "learning rate")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
         self.diverged = False
 
     def add(self, **values: float) -> None:
+        """Append one value to each named curve."""
         for key, value in values.items():
             self.setdefault(key, []).append(value)
 
+    def curve(self, key: str) -> list[float]:
+        """The list behind curve ``key`` (created empty), for views that append to it."""
+        return self.setdefault(key, [])
 
-def evaluate(network: MultiLayerNetExtend, x: Any, t: Any, chunk: int = EVAL_CHUNK
-             ) -> tuple[Any, Any]:
-    """(mean loss without penalty, score) on device data, in chunks, in eval mode.
+    @property
+    def val_scores(self) -> list[float]:
+        """The validation score of each epoch: accuracy for classifiers, R^2 otherwise."""
+        return self.get("val_acc", self.get("val_score", []))
 
-    The score is accuracy for classification networks and R^2 for regression ones; both are
-    0-d device arrays (the caller decides when to sync).
-    """
-    xp = network.xp
-    n = x.shape[0]
-    loss_sum, score_sum = 0.0, 0.0
-    classify = network.is_classifier
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        xb, tb = x[start:stop, ...], t[start:stop, ...]
-        y = network.forward(xb, False)
-        loss_sum = loss_sum + network.last_layer.forward(y, tb) * xb.shape[0]
-        if classify:
-            pred = xp.argmax(y, axis=1)
-            label = tb if tb.ndim == 1 else xp.argmax(tb, axis=1)
-            score_sum = score_sum + xp.sum(xp.astype(pred == label, network.backend.dtype))
-        else:
-            diff = y - xp.reshape(xp.astype(tb, y.dtype), y.shape)
-            score_sum = score_sum + xp.sum(diff * diff)
-    if classify:
-        return loss_sum / n, score_sum / n
-    tt = xp.reshape(xp.astype(t, network.backend.dtype), (n, -1))
-    centered = tt - xp.mean(tt, axis=0)
-    ss_tot = xp.sum(centered * centered)
-    return loss_sum / n, 1.0 - score_sum / xp.where(ss_tot > 0, ss_tot, 1.0)
+    @classmethod
+    def panel(cls, key: str) -> str:
+        """The panel a curve is drawn on ("loss", "accuracy", "score", "learning rate")."""
+        return cls.CURVES.get(key, ("loss" if "loss" in key else "score", key))[0]
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-ready form (for model files)."""
+        return {"curves": {k: list(v) for k, v in self.items()}, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "diverged": self.diverged}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> History:
+        """The inverse of :meth:`to_config` (TypeError/ValueError for malformed input)."""
+        history = cls()
+        if config is None:
+            return history
+        curves = config["curves"]
+        if not isinstance(curves, dict):
+            raise TypeError(f"history curves must be a mapping, got {type(curves).__name__}")
+        for key, values in curves.items():
+            history[str(key)] = [float(v) for v in values]
+        for key in ("best_epoch", "stopped_epoch"):
+            value = config.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"history {key}={value!r} must be an integer or null")
+            setattr(history, key, value)
+        history.diverged = bool(config.get("diverged", False))
+        return history
 
 
 class Trainer:
     """The book's Trainer, on every backend, with every epoch recorded.
 
     Args:
-        network: a :class:`~xpnet.MultiLayerNetExtend` (or any object with the book's
-            ``params``/``gradient``/``loss``/``accuracy``).
+        network: a network (:class:`~xpnet.MultiLayerNetExtend`, :class:`~xpnet.MultiLayerNet`)
+            or any model with the same training interface: ``backend``, ``xp``,
+            ``is_classifier``, ``flat``/``flat_gradient(x, t)`` (or its own
+            ``train_epoch(x, t)``), ``evaluate(x, t)``, ``get_state()``/``set_state()``,
+            ``nonfinite_probe()`` and, for ``check_input=True``, ``_x``/``_t``; the book's
+            networks and xpnet's seed models have them all.
         x_train, t_train: training data (host or the network's backend).
         x_test, t_test: data whose accuracy is recorded each epoch (``test_acc_list``).
         epochs, mini_batch_size: an epoch visits every training sample once.
@@ -93,12 +125,24 @@ class Trainer:
             training ends (early stop, last epoch, divergence or KeyboardInterrupt).
         shuffle: draw a new permutation every epoch (else use the data's order).
         lr_schedule: callable ``(lr0, epoch, epochs) -> lr`` (see xpnet.optimizers).
-        on_divergence: "warn" (default) or "raise" when the loss becomes NaN/inf; the
-            network keeps its last finite weights (or its best ones with early stopping).
+        on_divergence: "warn" (default) or "raise" when the loss or the weights become
+            NaN/inf; the network keeps its last finite weights (or its best ones).
         evaluate: record train/test accuracy each epoch (the book's behaviour).
         check_input: validate the data (shape, labels, NaN/inf; one scan of each array).
             ``False`` skips the scans for data that was just validated by the same rules
-            (xpnet's estimators do this); only the lengths and widths are still checked.
+            (xpnet's estimators and seed models do this); lengths and widths are still checked.
+        history: a :class:`History` to continue (the seed models' and estimators' curves
+            carry over between calls); a new one by default.
+        check_every: epochs between host syncs (the finiteness check); more than 1 only without
+            ``patience``.  A divergence goes back to the weights of the last check.
+
+    Example:
+        >>> import numpy as np, xpnet
+        >>> x, t = np.eye(4, dtype="float32"), np.arange(4) % 2
+        >>> net = xpnet.MultiLayerNet(4, [8], 2, random_state=0)
+        >>> history = xpnet.Trainer(net, x, t, epochs=3, verbose=False).train()
+        >>> len(history["loss"])
+        3
     """
 
     def __init__(self, network: Any, x_train: Any, t_train: Any, x_test: Any = None,
@@ -110,7 +154,8 @@ class Trainer:
                  restore_best_weights: bool = True, shuffle: bool = True,
                  lr_schedule: Callable[[float, int, int], float] | None = None,
                  on_divergence: str = "warn", evaluate: bool = True,
-                 check_input: bool = True) -> None:
+                 check_input: bool = True, history: History | None = None,
+                 check_every: int = 1) -> None:
         self.network = network
         self.epochs = check_positive("epochs", epochs, integer=True)
         self.batch_size = check_positive("mini_batch_size", mini_batch_size, integer=True)
@@ -132,6 +177,10 @@ class Trainer:
         self.lr_schedule = lr_schedule
         self.on_divergence = check_choice("on_divergence", on_divergence, ("warn", "raise"))
         self.evaluate = bool(evaluate)
+        self.check_every = check_positive("check_every", check_every, integer=True)
+        if self.check_every > 1 and self.patience is not None:
+            raise ValueError(f"check_every={check_every} needs patience=None: early stopping "
+                             f"looks at every epoch")
         # validated and moved to the device once
         prepare = self._prepare if check_input else self._move
         self.x_train, self.t_train = prepare(x_train, t_train, "x_train", "t_train")
@@ -149,12 +198,30 @@ class Trainer:
         self.iter_per_epoch = max(math.ceil(self.train_size / self.batch_size), 1)
         self.max_iter = self.epochs * self.iter_per_epoch
         self.current_epoch = 0
-        self.history = History()
-        self.train_loss_list: list[float] = []
-        self.train_acc_list: list[float] = []
-        self.test_acc_list: list[float] = []
-        self.val_loss_list: list[float] = []
+        self.history = History() if history is None else history
 
+    # ------------------------------------------------------------------ the book's lists
+    @property
+    def train_loss_list(self) -> list[float]:
+        """The training loss of each epoch (a view of ``history["loss"]``)."""
+        return self.history.curve("loss")
+
+    @property
+    def train_acc_list(self) -> list[float]:
+        """Training accuracy of each epoch (a view of ``history["train_acc"]``)."""
+        return self.history.curve("train_acc")
+
+    @property
+    def test_acc_list(self) -> list[float]:
+        """Test accuracy of each epoch (a view of ``history["test_acc"]``)."""
+        return self.history.curve("test_acc")
+
+    @property
+    def val_loss_list(self) -> list[float]:
+        """Validation loss of each epoch (a view of ``history["val_loss"]``)."""
+        return self.history.curve("val_loss")
+
+    # ------------------------------------------------------------------ inputs
     def _prepare(self, x: Any, t: Any, x_name: str, t_name: str) -> tuple[Any, Any]:
         check_lengths(x, t, x_name, t_name)
         return self.network._x(x, x_name), self.network._t(t, t_name)
@@ -164,20 +231,30 @@ class Trainer:
         check_lengths(x, t, x_name, t_name)
         net = self.network
         xd = net.backend.asarray(x, name=x_name)
-        if xd.ndim != 2 or xd.shape[1] != net.input_size:
+        width = getattr(net, "input_size", None)
+        if width is not None and (xd.ndim != 2 or xd.shape[1] != width):
             raise ValueError(f"{x_name} has shape {tuple(xd.shape)}; the network expects "
-                             f"(n_samples, {net.input_size})")
-        if net.is_classifier and getattr(t, "ndim", 1) == 1:
+                             f"(n_samples, {width})")
+        if net.is_classifier and getattr(t, "ndim", 1) == 1 and hasattr(net, "_t"):
             return xd, net.backend.asarray(t, dtype=net.backend.index_dtype, name=t_name)
+        if not hasattr(net, "_t"):
+            return xd, net.backend.asarray(t, name=t_name)
         return xd, net._t(t, t_name)
 
     # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self) -> float:
-        """One pass over the training data; the mean training loss as a Python float."""
-        net, opt, backend = self.network, self.optimizer, self.network.backend
+    def _run_epoch(self) -> Any:
+        """One pass over the training data; the mean training loss as a 0-d device array.
+
+        A model with its own ``train_epoch`` (the seed models) runs it; a network runs the
+        mini-batch loop here, one flat optimizer step per batch.
+        """
+        net = self.network
+        own_epoch = getattr(net, "train_epoch", None)
+        if own_epoch is not None:
+            return own_epoch(self.x_train, self.t_train)
         xp, x, t, bs, n = net.xp, self.x_train, self.t_train, self.batch_size, self.train_size
-        params = {"flat": net.flat}
-        order = backend.permutation(n) if self.shuffle else None
+        opt, params = self.optimizer, {"flat": net.flat}
+        order = net.backend.permutation(n) if self.shuffle else None
         loss_sum = 0.0
         for start in range(0, n, bs):
             if order is None:
@@ -188,98 +265,117 @@ class Trainer:
             loss, grad = net.flat_gradient(xb, tb)
             opt.update(params, {"flat": grad})
             loss_sum = loss_sum + loss * xb.shape[0]
-        # + 0 * max|w|: NaN once a weight is NaN/inf, so the same sync also catches weights that
-        # the last step blew up (the loss above was computed before that step)
-        return backend.to_float(loss_sum + 0.0 * xp.max(xp.abs(net.flat))) / n
+        return loss_sum / n
+
+    def _epoch_metrics(self) -> dict[str, Any]:
+        """This epoch's evaluations as 0-d device arrays (no sync yet)."""
+        net = self.network
+        pending: dict[str, Any] = {}
+        score_key = "val_acc" if net.is_classifier else "val_score"
+        if self.x_val is not None:
+            pending["val_loss"], pending[score_key] = net.evaluate(self.x_val, self.t_val)
+        if self.evaluate and net.is_classifier:
+            k = min(self.evaluate_sample_num_per_epoch or self.train_size, self.train_size)
+            pending["train_acc"] = net.evaluate(self.x_train[:k, ...], self.t_train[:k, ...])[1]
+            if self.x_test is not None:
+                kt = min(self.evaluate_sample_num_per_epoch or self.x_test.shape[0],
+                         self.x_test.shape[0])
+                pending["test_acc"] = net.evaluate(self.x_test[:kt, ...],
+                                                   self.t_test[:kt, ...])[1]
+        return pending
+
+    def _sync(self, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:
+        """The pending epochs' numbers as Python floats, with one host sync for all of them
+        and a NaN probe of the weights: (records, whether the weights are finite).  An
+        epoch's loss is computed before its last step, so only the probe sees that step."""
+        backend = self.network.backend
+        xp = backend.xp
+        values = [v for record in pending for v in record.values()]
+        values.append(self.network.nonfinite_probe())
+        stacked = xp.stack([xp.reshape(xp.asarray(v, dtype=backend.dtype, device=backend.device),
+                                       ()) for v in values])
+        floats = [float(v) for v in backend.to_numpy(stacked)]
+        records, offset = [], 0
+        for record in pending:
+            records.append(dict(zip(record, floats[offset:offset + len(record)], strict=True)))
+            offset += len(record)
+        return records, math.isfinite(floats[-1])
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:
         """Train for ``epochs`` (or until early stopping); returns the History."""
-        net = self.network
-        if not net.params_are_bound():
+        net, history = self.network, self.history
+        if hasattr(net, "params_are_bound") and not net.params_are_bound():
             net.rebind()
+        bind = getattr(self.optimizer, "bind", None)
+        if bind is not None:
+            bind(net.backend)
         lr0 = self.optimizer.lr
-        best_value = math.inf
-        best_state = None
-        last_good = net.get_state()
-        wait = 0
-        sign = -1.0 if self.monitor in ("val_acc", "val_score") else 1.0
+        best_value, best_state, wait = math.inf, None, 0
+        last_good, good_epoch = net.get_state(), 0
+        monitor = self.monitor
+        if monitor in ("val_acc", "val_score"):  # the validation score, whichever it is
+            monitor = "val_acc" if net.is_classifier else "val_score"
+        sign = -1.0 if monitor != "loss" and monitor != "val_loss" else 1.0
+        pending: list[dict[str, Any]] = []  # device values of the epochs since the last sync
+        rates: list[float] = []
         bar = _progress(self.epochs, self.verbose)
         try:
             for epoch in bar:
                 if self.lr_schedule is not None:
                     self.optimizer.lr = float(self.lr_schedule(lr0, epoch, self.epochs))
-                loss = self._run_epoch()
+                rates.append(self.optimizer.lr)
+                pending.append({"loss": self._run_epoch(), **self._epoch_metrics()})
                 self.current_epoch = epoch + 1
-                if not math.isfinite(loss):
+                if self.current_epoch % self.check_every and self.current_epoch < self.epochs:
+                    continue
+                records, weights_ok = self._sync(pending)
+                bad = next((i for i, r in enumerate(records) if not math.isfinite(r["loss"])),
+                           None)
+                if bad is not None or not weights_ok:
                     net.set_state(last_good)
-                    self.history.diverged = True
-                    self._diverged(epoch + 1, loss)
+                    history.diverged = True
+                    at = good_epoch + (len(pending) if bad is None else bad + 1)
+                    self._diverged(at, None if bad is None else records[bad]["loss"],
+                                   good_epoch)
                     break
-                last_good = net.get_state()
-                record = self._record(loss)
+                last_good, good_epoch = net.get_state(), self.current_epoch
+                for record, lr in zip(records, rates, strict=True):
+                    history.add(**record, lr=lr)
+                pending, rates = [], []
+                record = records[-1]
                 if self.verbose:
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()})
                 if self.patience is None:
                     continue
-                value = sign * record[self.monitor]
+                value = sign * record[monitor]
                 if value < best_value - self.min_delta:
                     best_value, wait = value, 0
-                    self.history.best_epoch = epoch + 1
+                    history.best_epoch = self.current_epoch
                     if self.restore_best_weights:
                         best_state = last_good
                 else:
                     wait += 1
                     if wait >= self.patience:
-                        self.history.stopped_epoch = epoch + 1
+                        history.stopped_epoch = self.current_epoch
                         break
         finally:
             bar.close()
             self.optimizer.lr = lr0
             if best_state is not None:
                 net.set_state(best_state)
-        if self.verbose and self.x_test is not None and self.evaluate:
+        if self.verbose and self.x_test is not None and self.evaluate and net.is_classifier:
             print(f"test acc: {net.accuracy(self.x_test, self.t_test):.4f}")
-        return self.history
+        return history
 
-    def _record(self, loss: float) -> dict[str, float]:
-        """Evaluate once per epoch (one host sync for all metrics) and append to the lists."""
-        net, backend = self.network, self.network.backend
-        pending: dict[str, Any] = {}
-        if self.x_val is not None:
-            pending["val_loss"], pending["val_score"] = evaluate(net, self.x_val, self.t_val)
-        classify = net.is_classifier
-        if self.evaluate and classify:
-            k = self.evaluate_sample_num_per_epoch
-            k = min(k or self.train_size, self.train_size)
-            xs, ts = self.x_train[:k, ...], self.t_train[:k, ...]
-            pending["train_acc"] = evaluate(net, xs, ts)[1]
-            if self.x_test is not None:
-                kt = min(k, self.x_test.shape[0])
-                xt, tt = self.x_test[:kt, ...], self.t_test[:kt, ...]
-                pending["test_acc"] = evaluate(net, xt, tt)[1]
-        record = {"loss": loss}
-        if pending:
-            values = backend.to_numpy(net.xp.stack([net.xp.reshape(
-                net.xp.asarray(v, dtype=backend.dtype, device=backend.device), ()) for v in
-                pending.values()]))
-            record.update({k: float(v) for k, v in zip(pending, values, strict=True)})
-        if "val_score" in record and classify:
-            record["val_acc"] = record["val_score"]
-        self.history.add(**record, lr=self.optimizer.lr)
-        self.train_loss_list.append(loss)
-        if "train_acc" in record:
-            self.train_acc_list.append(record["train_acc"])
-        if "test_acc" in record:
-            self.test_acc_list.append(record["test_acc"])
-        if "val_loss" in record:
-            self.val_loss_list.append(record["val_loss"])
-        return record
-
-    def _diverged(self, epoch: int, loss: float) -> None:
-        report_divergence(f"training diverged at epoch {epoch}: the loss became {loss}; the "
-                          f"network keeps its last finite weights.", f"lr={self.optimizer.lr:g}",
-                          self.on_divergence, stacklevel=4)
+    def _diverged(self, epoch: int, loss: float | None, kept: int) -> None:
+        net = self.network
+        what = ("the weights became NaN/inf" if loss is None else f"the loss became {loss}")
+        kept_text = ("its initial weights" if kept == 0 else f"the weights after epoch {kept}")
+        lr_text = f"{getattr(net, 'lr_name', 'lr')}={self.optimizer.lr:g}"
+        report_divergence(f"{getattr(net, 'fit_name', 'training')} diverged at epoch {epoch}: "
+                          f"{what}; the model keeps {kept_text} (the last finite ones "
+                          f"checked).", lr_text, self.on_divergence, stacklevel=5)
 
 
 def report_divergence(what: str, lr_text: str, on_divergence: str, stacklevel: int) -> None:

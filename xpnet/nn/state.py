@@ -1,0 +1,150 @@
+"""How a model describes itself, and is rebuilt from that description.
+
+Every class that can be saved, pickled or copied (networks, seed models, optimizers,
+estimators) is a :class:`Saveable`: it says what it is (``get_config()``: its constructor
+arguments) and what it holds (``state_values()``: small JSON values such as fitted counts or
+curves; ``state_arrays()``: its named arrays; ``state_children()``: models it contains), and it
+is rebuilt from exactly that through its own constructor, :meth:`Saveable.load_state` and
+:meth:`Saveable.load_state_arrays`.  Model files (:mod:`xpnet.edges.io`), pickling and
+``copy.deepcopy`` all use this one description, so none of them knows a class's internals.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ..backends import Backend, BackendUnavailableError, get_backend
+
+__all__ = ["Saveable", "describe", "rebuild", "resolve_saved_backend"]
+
+
+class Saveable:
+    """Base class of the models that describe themselves.
+
+    Subclasses define ``get_config`` and whichever of the ``state_*`` methods they need; a
+    model with a ``backend`` attribute is rebuilt on the same backend (or the one asked for).
+
+    Example:
+        >>> import copy, xpnet
+        >>> net = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
+        >>> sorted(net.state_arrays())[:2]
+        ['params.W1', 'params.W2']
+        >>> copy.deepcopy(net).get_config() == net.get_config()
+        True
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON types) that rebuild this model, untrained."""
+        raise NotImplementedError(f"{type(self).__name__} must define get_config()")
+
+    def state_values(self) -> dict[str, Any]:
+        """Small learned values as JSON types (fitted counts, curves); empty by default."""
+        return {}
+
+    def state_arrays(self) -> dict[str, Any]:
+        """The learned arrays by name (arrays of the model's backend, not copies)."""
+        return {}
+
+    def state_children(self) -> dict[str, Saveable]:
+        """Models held by this one (an estimator's network and optimizer)."""
+        return {}
+
+    def load_state(self, values: dict[str, Any], children: dict[str, Saveable]) -> None:
+        """Take ``values`` and ``children`` (already rebuilt); afterwards ``state_arrays()``
+        names and shapes the arrays to load.  Raises TypeError/ValueError for bad values."""
+        if values or children:
+            raise ValueError(f"{type(self).__name__} holds no values or models, got "
+                             f"{sorted(values)} and {sorted(children)}")
+
+    def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        """Copy ``arrays`` (host or device, already checked against ``state_arrays()``) in."""
+        for key, value in arrays.items():
+            current = self.state_arrays()[key]
+            current[...] = self.backend.asarray(value, dtype=current.dtype, name=key)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        # pickling and copy.deepcopy go through the description (host arrays), so a model
+        # holding modules, device generators or compiled kernels copies and pickles anywhere
+        return rebuild, (describe(self, to_host=True),)
+
+
+def describe(model: Saveable, to_host: bool = False) -> dict[str, Any]:
+    """The model's description: class, config, backend and seed, values, arrays, children.
+
+    ``to_host=True`` copies the arrays to NumPy (for files and pickles).
+    """
+    backend = getattr(model, "backend", None)
+    arrays = model.state_arrays()
+    if to_host and arrays:
+        arrays = {k: backend.to_numpy(v) for k, v in arrays.items()}
+    out = {"class": type(model), "config": model.get_config(), "values": model.state_values(),
+           "arrays": arrays,
+           "children": {k: describe(c, to_host) for k, c in model.state_children().items()}}
+    if isinstance(backend, Backend):
+        out["backend"], out["seed"] = backend.spec, backend.seed
+    return out
+
+
+def rebuild(description: dict[str, Any], backend: Any = None,
+            check: Callable[[Saveable, dict[str, Any], str], None] | None = None,
+            where: str = "model") -> Saveable:
+    """Build a model from :func:`describe`'s output through its own constructor.
+
+    ``backend`` (a ``backend=`` value) overrides the recorded one; ``check(model, arrays,
+    path)`` may inspect each model's arrays against ``model.state_arrays()`` before they are
+    loaded (the model files do).  Children are built first and handed to their parent's
+    ``load_state``; arrays are loaded once every model is wired.
+    """
+    built: list[tuple[Saveable, dict[str, Any], str]] = []
+    root = _build(description, backend, built, "", where)
+    for model, arrays, path in built:
+        if check is not None:
+            check(model, arrays, path)
+        if arrays:
+            model.load_state_arrays(arrays)
+    return root
+
+
+def _build(desc: dict[str, Any], backend: Any, built: list, path: str, where: str
+           ) -> Saveable:
+    cls, kwargs = desc["class"], dict(desc["config"])
+    resolved = None
+    if "backend" in desc:
+        resolved = resolve_saved_backend(desc["backend"], backend, kwargs.get("dtype", "float32"),
+                                         desc.get("seed"), where)
+        if "backend" in _init_parameters(cls):
+            kwargs.update(backend=resolved, random_state=resolved.seed)
+    elif backend is not None and "backend" in _init_parameters(cls):
+        kwargs["backend"] = backend
+    model = cls(**kwargs)
+    if resolved is not None and hasattr(model, "bind"):
+        model.bind(resolved)  # an optimizer: its state lives on the recorded backend
+    children = {name: _build(child, backend, built, f"{path}{name}.", where)
+                for name, child in desc.get("children", {}).items()}
+    model.load_state(desc.get("values", {}), children)
+    built.append((model, desc.get("arrays", {}), path))
+    return model
+
+
+def _init_parameters(cls: type) -> tuple[str, ...]:
+    code = cls.__init__.__code__
+    return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+
+def resolve_saved_backend(saved: Any, requested: Any, dtype: str, seed: Any, where: str
+                          ) -> Backend:
+    """The requested backend; else the saved one if it can be had here; else NumPy, with a
+    RuntimeWarning (a model trained with CuPy loads on a CPU machine)."""
+    if requested is not None:
+        return get_backend(requested, dtype, seed)
+    if not isinstance(saved, str):
+        raise TypeError(f"backend={saved!r} must be a backend name")
+    try:
+        return get_backend(saved, dtype, seed)
+    except (BackendUnavailableError, ImportError) as err:
+        warnings.warn(f"{where} was saved on backend={saved!r}, which is not available here "
+                      f"({err}); loading it on NumPy instead (pass backend= to choose)",
+                      RuntimeWarning, stacklevel=5)
+        return get_backend("numpy", dtype, seed)
