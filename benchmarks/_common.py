@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from xpnet.tools.machine import load_average
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -43,7 +45,7 @@ class MachineLoad:
         self.t0 = time.perf_counter()
         self.stat0 = _proc_stat_busy()
         self.own0 = _own_cpu()
-        self.load_start = _loadavg()
+        self.load_start = load_average()
         self.top_start = top_processes()
 
     def finish(self) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class MachineLoad:
         stat1 = _proc_stat_busy()
         out: dict[str, Any] = {"wall_s": wall, "cores": os.cpu_count(),
                                "load_average_start": self.load_start,
-                               "load_average_end": _loadavg(),
+                               "load_average_end": load_average(),
                                "other_processes_start": self.top_start,
                                "other_processes_end": top_processes()}
         foreign = None
@@ -64,13 +66,6 @@ class MachineLoad:
         else:
             out["busy"] = (self.load_start or [0.0])[0] > 0.5
         return out
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None
 
 
 def top_processes(limit: int = 5, min_cpu: float = 5.0) -> list[dict[str, Any]]:

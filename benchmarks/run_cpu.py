@@ -6,9 +6,10 @@
       * the user-facing path ``xpnet.MLPClassifier(hidden_layer_sizes=(256, 128),
         solver="adam", batch_size=128, alpha=0.0, dtype="float32", max_iter=1).fit(X, y)``,
       * xpnet's MultiLayerNetExtend + Trainer directly (what the estimator is built on),
-      * native PyTorch on the CPU (nn.Sequential + torch.optim.Adam, default threads),
-      * scikit-learn's MLPClassifier (max_iter=1, adam, alpha=0, tol=0, shuffle),
-      * a plain hand-written NumPy loop (forward/backward/Adam per array, float32),
+      * the peers of benchmarks/peers.py: native PyTorch on the CPU (nn.Sequential +
+        torch.optim.Adam, default threads), scikit-learn's MLPClassifier (max_iter=1, adam,
+        alpha=0, tol=0, shuffle), a plain hand-written NumPy loop (forward/backward/Adam per
+        array, float32),
       * the bare GEMMs of an epoch (the floor any implementation pays);
     ratios xpnet/torch (target <= 0.6) and xpnet/sklearn (target <= 0.5).
 (b) seed-dual, 5000 full-batch epochs of DualLayer(l2=0.01) on the breast-cancer training
@@ -32,9 +33,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
+import peers  # noqa: E402
 from _common import RESULTS, MachineLoad, fmt_s, load_note, ratio, row_of  # noqa: E402
 
-from xpnet import bench as B  # noqa: E402
+from xpnet.tools import bench as B  # noqa: E402
+from xpnet.tools.machine import slug  # noqa: E402
 
 TARGETS = {"xpnet_over_torch": 0.6, "xpnet_over_sklearn": 0.5, "xpnet_over_seed": 1.0}
 
@@ -48,11 +51,15 @@ class EstimatorRow(B.Contender):
         super().__init__(workload, dtype, seed)
         self.threads = B.blas_threads()
         self.gemm_key = "numpy"
+        try:
+            from xpnet import MLPClassifier
+        except ImportError as err:
+            raise B.SkipRow(f"xpnet.MLPClassifier is not available ({err}); its row is "
+                            f"missing") from None
+        self.cls = MLPClassifier
 
     def setup(self) -> None:
-        from xpnet import MLPClassifier
-
-        self.cls = MLPClassifier
+        pass  # nothing to build before fit: one fit per timed run is the user's path
 
     def run(self, epochs: int) -> None:
         w = self.w
@@ -84,15 +91,6 @@ class SeedReferenceRow(B.Contender):
     def run(self, epochs: int) -> None:
         x, y, xv, yv = self.data
         self.cls(l2=B.SEED_DUAL_L2).fit(x, y, xv, yv, epochs=epochs)
-
-
-def _estimator_available(notes: list[str]) -> bool:
-    try:
-        from xpnet import MLPClassifier  # noqa: F401
-    except ImportError as err:
-        notes.append(f"xpnet.MLPClassifier is not available ({err}); its row is missing")
-        return False
-    return True
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -266,10 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     load = MachineLoad()
 
-    extra = [EstimatorRow] if _estimator_available(notes) else []
     log("(a) fashion-mlp")
     part_a = B.bench("fashion-mlp", args.backends, repeats=args.repeats, samples=args.samples,
-                     vs_peers=True, extra=extra, command=command, log=log)
+                     extra=[*peers.PEERS, EstimatorRow], command=command, log=log)
     log("(b) seed-dual")
     b64 = B.bench("seed-dual", ["numpy"], dtype="float64", repeats=args.repeats,
                   epochs=args.seed_epochs, extra=[SeedReferenceRow], command=command, log=log)
@@ -309,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed_dual": {"float64": b64, "float32": b32},
         "notes": notes,
     }
-    stem = "cpu-" + (B.slug(args.name) if args.name else B.slug(machine["cpu_model"]))
+    stem = "cpu-" + slug(args.name or machine["cpu_model"])
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = B.write_json(out, args.out / f"{stem}.json")
     md = _markdown(out)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """The GPU comparison; writes benchmarks/results/gpu-<device-name>.{json,md,png}.
 
-Runs ``xpnet bench --backends cupy,torch:cuda,numpy --workload W --vs-peers --json ...`` once
-per workload (large-mlp, fashion-mlp, seed-dual), each in a fresh process, and gathers the
-results with the headline numbers:
+Runs ``python benchmarks/peers.py --backends cupy,torch:cuda,numpy --workload W --json ...``
+(``xpnet bench`` with the peer implementations of benchmarks/peers.py added) once per workload
+(large-mlp, fashion-mlp, seed-dual), each in a fresh process, and gathers the results with the
+headline numbers:
 
 - ``cupy_over_numpy_speedup``: large-mlp, xpnet on NumPy s/epoch / xpnet on CuPy s/epoch;
 - ``cupy_over_torch_time_ratio``: large-mlp, xpnet on CuPy s/epoch / native PyTorch CUDA
@@ -38,8 +39,9 @@ sys.path.insert(0, str(HERE))
 
 from _common import RESULTS, MachineLoad, load_note, ratio, row_of  # noqa: E402
 
-from xpnet import bench as B  # noqa: E402
-from xpnet.backend import BackendUnavailableError, get_backend  # noqa: E402
+from xpnet.backends import BackendUnavailableError, get_backend  # noqa: E402
+from xpnet.tools import bench as B  # noqa: E402
+from xpnet.tools.machine import gpu_info, slug  # noqa: E402
 
 BACKENDS = "cupy,torch:cuda,numpy"
 WORKLOADS = ("large-mlp", "fashion-mlp", "seed-dual")
@@ -54,7 +56,7 @@ def find_gpus() -> list[dict[str, Any]]:
     if (sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*")
             and not os.path.exists("/dev/dxg") and shutil.which("nvidia-smi") is None):
         return []
-    return B.gpu_info()
+    return gpu_info()
 
 
 def gpu_problem() -> str | None:
@@ -92,13 +94,13 @@ def summarize(result: dict[str, Any]) -> dict[str, float | None]:
 
 
 def bench_command(workload: str, repeats: int, json_path: Path) -> list[str]:
-    """The ``xpnet bench`` invocation for one workload (as run: ``python -m xpnet bench``)."""
-    return [sys.executable, "-m", "xpnet", "bench", "--workload", workload, "--backends",
-            BACKENDS, "--vs-peers", "--repeats", str(repeats), "--json", str(json_path)]
+    """The ``xpnet bench`` + peers invocation for one workload (``benchmarks/peers.py``)."""
+    return [sys.executable, str(HERE / "peers.py"), "--workload", workload, "--backends",
+            BACKENDS, "--repeats", str(repeats), "--json", str(json_path)]
 
 
 def run_one(cmd: list[str], timeout: float) -> int:
-    """Run one ``xpnet bench`` command in a fresh process; its exit status (124: timeout)."""
+    """Run one benchmark command in a fresh process; its exit status (124: timeout)."""
     try:
         return subprocess.run(cmd, timeout=timeout, check=False).returncode
     except subprocess.TimeoutExpired:
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in workloads:
             path = Path(tmp) / f"{name}.json"
             cmd = bench_command(name, args.repeats, path)
-            shown = "xpnet " + " ".join(shlex.quote(c) for c in cmd[3:-2]) + " --json ..."
+            shown = ("python benchmarks/peers.py " + " ".join(shlex.quote(c) for c in cmd[2:-2])
+                     + " --json ...")
             commands[name] = shown
             print(f"$ {shown}", flush=True)
             status = run_one(cmd, args.timeout)
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": created,
         "load": load.finish(),
     }
-    stem = "gpu-" + B.slug(args.name or out["device"])
+    stem = "gpu-" + slug(args.name or out["device"])
     args.out.mkdir(parents=True, exist_ok=True)
     B.write_json(out, args.out / f"{stem}.json")
     md = _markdown(out)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xpnet import bench as B
-from xpnet.backend import BackendUnavailableError, get_backend
+from xpnet.backends import BackendUnavailableError, get_backend
+from xpnet.tools import bench as B
+from xpnet.tools import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"sizes": (20, 16, 3), "samples": 256, "batch_size": 64, "repeats": 1}
@@ -103,9 +104,10 @@ def test_format_table_shows_missing_values_as_dash():
 def test_peer_loops_train_the_same_network():
     """The peers must do the real work: their loss falls over epochs on learnable data."""
     pytest.importorskip("torch")
+    peers = _load_script("peers")
     w = B.make_workload("custom", sizes=(8, 16, 2), samples=200, batch_size=50)
     w.y = (w.x[:, 0] > 0.5).astype("int64")  # learnable labels
-    for cls, args in ((B._NumpyLoopMLP, ()), (B._TorchNative, ("cpu",))):
+    for cls, args in ((peers.NumpyLoopMLP, ()), (peers.TorchNative, ("cpu",))):
         c = cls(w, "float32", 0, *args)
         c.setup()
         c.run(1)
@@ -113,7 +115,7 @@ def test_peer_loops_train_the_same_network():
         c.run(30)
         assert c.last_loss < 0.9 * first, cls.__name__
     dual = B.make_workload("seed-dual")
-    c = B._NumpyLoopDual(dual, "float64", 0)
+    c = peers.NumpyLoopDual(dual, "float64", 0)
     c.setup()
     c.run(1)
     first = c.last_loss
@@ -140,7 +142,7 @@ def test_unavailable_backend_is_skipped_with_a_note(monkeypatch):
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"repeats": 0}, "repeats=0"),
-    ({"sizes": "20,x,3"}, "comma-separated integers"),
+    ({"sizes": "20,x,3"}, "sizes='20,x,3' must be positive integers separated by commas"),
     ({"sizes": (20,)}, "at least an input and an output"),
     ({"backends": " , "}, "names no backend"),
     ({"dtype": "int8"}, "dtype"),
@@ -202,10 +204,12 @@ def test_xpnet_cli_bench_subcommand(tmp_path, capsys):
 
 
 def test_machine_info_and_slug():
-    info = B.machine_info()
+    info = machine.machine_info()
     assert info["cpu_model"] and info["cpus_usable"] >= 1
     assert "numpy" in info["versions"] and "python" in info["versions"]
     assert isinstance(info["gpus"], list)
+    assert info["xpnet_numpy_kernels"] == get_backend("numpy").ops.describe()
+    assert B.machine_info is machine.machine_info and B.slug is machine.slug  # old home
     assert B.slug("Intel(R) Xeon(R) CPU @ 2.20GHz") == "intel-xeon"
     assert B.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert B.slug("AMD EPYC 7B13 64-Core Processor") == "amd-epyc-7b13-64-core-processor"
@@ -222,7 +226,7 @@ def test_run_gpu_without_gpu_fails_clearly(monkeypatch, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(bool(B.gpu_info()), reason="a GPU is present: the no-GPU path cannot run")
+@pytest.mark.skipif(bool(machine.gpu_info()), reason="a GPU is present: the no-GPU path cannot run")
 def test_run_gpu_script_exits_nonzero_without_gpu(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_gpu.py"), "--out",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
@@ -250,7 +254,7 @@ def test_run_gpu_gathers_results(monkeypatch, tmp_path):
                          str(tmp_path)]) == 0
     data = json.loads((tmp_path / "gpu-test-gpu.json").read_text())
     (cmd,) = commands
-    assert cmd[1:5] == ["-m", "xpnet", "bench", "--workload"] and "--vs-peers" in cmd
+    assert cmd[1] == str(ROOT / "benchmarks" / "peers.py") and cmd[2] == "--workload"
     assert cmd[cmd.index("--backends") + 1] == "cupy,torch:cuda,numpy"
     assert data["device"] == "Test GPU"
     assert {"cupy_over_numpy_speedup", "cupy_over_torch_time_ratio", "summary", "workloads",
@@ -289,3 +293,19 @@ def test_run_cpu_quick(tmp_path):
     md = (tmp_path / "cpu-test.md").read_text()
     assert "(a) fashion-mlp" in md and "(b) seed-dual" in md
     assert (tmp_path / "cpu-test.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_peers_script_is_xpnet_bench_with_the_peers(tmp_path, capsys):
+    """benchmarks/peers.py takes xpnet bench's options and adds the peer rows."""
+    peers = _load_script("peers")
+    assert peers.main(["--sizes", "20,16,3", "--samples", "128", "--batch-size", "64",
+                       "--repeats", "1", "--backends", "numpy", "--json",
+                       str(tmp_path / "p.json"), "--quiet"]) == 0
+    data = json.loads((tmp_path / "p.json").read_text())
+    impls = [r["impl"] for r in data["rows"]]
+    assert impls[0] == "xpnet" and {"sklearn", "numpy (hand-written)"} <= set(impls)
+    assert data["command"].startswith("python benchmarks/peers.py --sizes 20,16,3")
+    # seed-dual: only the hand-written loop has the seed's model; the others skip with a note
+    result = B.bench("seed-dual", "numpy", epochs=2, repeats=1, extra=peers.PEERS)
+    assert [r["impl"] for r in result["rows"]] == ["xpnet", "numpy (hand-written)"]
+    assert any(n.startswith("sklearn: skipped") for n in result["notes"])

@@ -1,0 +1,195 @@
+"""What this machine is: the one description used by ``xpnet env`` and every benchmark record.
+
+Library versions, the BLAS NumPy runs on and its threads, the CPU model and cores, the GPUs,
+the load average and which of xpnet's NumPy kernels run.  Every function answers from what
+is installed and never raises: a fact that cannot be had is ``None`` (or left out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+from typing import Any
+
+import numpy as np
+
+from ..backends import get_backend
+
+__all__ = ["DISTRIBUTIONS", "version", "versions", "cpu_model", "cpus_usable", "load_average",
+           "blas_threads", "blas_info", "blas_summary", "gpu_info", "xpnet_kernels",
+           "machine_info", "slug"]
+
+#: distributions whose versions are recorded (the ones not installed are left out)
+DISTRIBUTIONS = ("xpnet", "numpy", "array-api-compat", "array-api-strict", "torch",
+                 "cupy-cuda12x", "cupy-cuda13x", "cupy", "numba", "scikit-learn",
+                 "threadpoolctl", "matplotlib", "tqdm", "joblib", "dask")
+
+#: environment variables that change how many threads the libraries use, or which GPUs
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "CUDA_VISIBLE_DEVICES")
+
+
+def version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` ("numpy", "torch", ...), None if absent.
+
+    ``xpnet`` answers with the imported package's ``__version__`` (true in a source checkout
+    that was never installed, too).
+    """
+    if dist == "xpnet":
+        from .. import __version__  # noqa: PLC0415 - the package root, imported by now
+
+        return __version__
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions(dists: tuple[str, ...] = DISTRIBUTIONS) -> dict[str, str]:
+    """``{"python": ..., dist: version}`` for each installed distribution of ``dists``."""
+    out = {"python": platform.python_version()}
+    out.update({d: v for d in dists if (v := version(d)) is not None})
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC 7B13"), or the platform's best guess."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpus_usable() -> int | None:
+    """Cores this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, rounded to 0.01, or None where unknown."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def _memory_bytes() -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1]) * 1024
+    return None
+
+
+def _threadpools() -> list[dict[str, Any]]:
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415 - optional
+    except ImportError:
+        return []
+    return threadpool_info()
+
+
+def blas_threads() -> int | None:
+    """Threads of NumPy's BLAS pool (threadpoolctl), None when it cannot be told."""
+    blas = [p for p in _threadpools() if p.get("user_api") == "blas"]
+    numpys = [p for p in blas if "numpy" in p.get("filepath", "")]
+    pool = (numpys or blas or [None])[0]
+    return None if pool is None else int(pool["num_threads"])
+
+
+def blas_info() -> dict[str, Any]:
+    """The BLAS NumPy was built with (``numpy_build``) and every thread pool loaded now."""
+    info: dict[str, Any] = {}
+    try:
+        blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+        info["numpy_build"] = {k: blas[k] for k in ("name", "version", "openblas configuration")
+                               if blas.get(k)}
+    except Exception:  # noqa: BLE001 - older NumPy (no mode="dicts") or an unusual build
+        pass
+    keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer",
+            "architecture")
+    pools = [{**{k: p.get(k) for k in keys}, "library": os.path.basename(p.get("filepath", ""))}
+             for p in _threadpools()]
+    if pools:
+        info["threadpools"] = pools
+    return info
+
+
+def blas_summary() -> str:
+    """One line for people: "openblas 0.3.27, 2 threads" ("unknown BLAS" where unknown)."""
+    build = blas_info().get("numpy_build", {})
+    text = f"{build.get('name', '')} {build.get('version', '')}".strip() or "unknown BLAS"
+    threads = blas_threads()
+    return text if threads is None else f"{text}, {threads} threads"
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """Visible NVIDIA GPUs (name, memory, compute capability, driver), [] without one.
+
+    Asks PyTorch, then CuPy, then ``nvidia-smi`` for the driver; never raises.
+    """
+    gpus: list[dict[str, Any]] = []
+    with contextlib.suppress(Exception):
+        import torch  # noqa: PLC0415 - optional
+
+        for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append({"index": i, "name": p.name, "memory_bytes": int(p.total_memory),
+                         "compute_capability": f"{p.major}.{p.minor}",
+                         "torch_cuda": torch.version.cuda})
+    if not gpus:
+        with contextlib.suppress(Exception):
+            import cupy  # noqa: PLC0415 - optional
+
+            for i in range(cupy.cuda.runtime.getDeviceCount()):
+                p = cupy.cuda.runtime.getDeviceProperties(i)
+                name = p["name"].decode() if isinstance(p["name"], bytes) else str(p["name"])
+                gpus.append({"index": i, "name": name, "memory_bytes": int(p["totalGlobalMem"]),
+                             "compute_capability": f"{p['major']}.{p['minor']}"})
+    if gpus and shutil.which("nvidia-smi"):
+        with contextlib.suppress(Exception):
+            drivers = subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                                      "--format=csv,noheader"], capture_output=True, text=True,
+                                     timeout=20, check=True).stdout.split()
+            for gpu, driver in zip(gpus, drivers, strict=False):
+                gpu["driver"] = driver
+    return gpus
+
+
+def xpnet_kernels() -> str:
+    """Which of xpnet's NumPy kernels run here (compiled with numba, or NumPy ufuncs)."""
+    return get_backend("numpy").ops.describe()
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers were taken: host, CPU model and cores, memory, BLAS, GPUs, versions,
+    xpnet's NumPy kernels and the thread-related environment variables."""
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": cpus_usable(),
+        "memory_bytes": _memory_bytes(),
+        "blas": blas_info(),
+        "xpnet_numpy_kernels": xpnet_kernels(),
+        "gpus": gpu_info(),
+        "versions": versions(),
+        "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
+    }
+
+
+def slug(text: str) -> str:
+    """``text`` as a lowercase file-name fragment ("AMD EPYC 7B13" -> "amd-epyc-7b13")."""
+    text = re.sub(r"\(r\)|\(tm\)|cpu @.*$", "", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown"
