@@ -152,7 +152,7 @@ def test_seed_subclass_with_float64_numpy_weights(cancer, tmp_path):
     path = xpnet.save(model, tmp_path / "seed.npz")
     with np.load(path, allow_pickle=False) as npz:
         config = json.loads(npz["__config__"].tobytes())
-        assert npz["weights.w1"].dtype == np.float64
+        assert npz["w1"].dtype == np.float32  # saved in the model's dtype
     assert config["class"] == "DualLayer"
     assert config["saved_class"].endswith("SeedStyleDual")
     loaded = xpnet.load(path)
@@ -364,7 +364,7 @@ def _set(path_keys, value):
 
 
 @pytest.mark.parametrize(("edit", "match"), [
-    (_set(["format_version"], 2), "newer than this xpnet reads"),
+    (_set(["format_version"], 3), "newer than this xpnet reads"),
     (_set(["format_version"], 0), "format_version=0"),
     (_set(["format_version"], "1"), "format_version='1'"),
     (_set(["format"], "keras"), "format='keras'"),
@@ -376,16 +376,16 @@ def _set(path_keys, value):
     (_set(["network", "config", "hidden_size_list"], [7]), "needs|do not match"),
     (_set(["network", "config", "input_size"], 31), "needs|do not match"),
     (_set(["network", "config", "activation"], "evil"), "activation"),
-    (_set(["network", "class"], "Evil"), "network must be a MultiLayerNetExtend"),
+    (_set(["network", "class"], "Evil"), "network class='Evil' is not a model class"),
     (_set(["network", "seed"], -1), "seed=-1"),
-    (_set(["params", "evil"], 1), "unknown MLPClassifier parameters"),
-    (_set(["params", "solver"], "lbfgs"), "solver='lbfgs'"),
+    (_set(["config", "evil"], 1), "unknown MLPClassifier parameters"),
+    (_set(["config", "solver"], "lbfgs"), "solver='lbfgs'"),
     (_set(["fitted", "n_features_in_"], 3), "n_features_in_=3"),
     (_set(["fitted", "classes_", "values"], ["a", "b", "c"]), "classes_"),
     (_set(["fitted", "classes_", "dtype"], "|V8"), "labels must be"),
     (_set(["fitted", "evil_"], 1), "unknown fitted attribute"),
     (_set(["optimizer", "class"], "Evil"), "optimizer class='Evil'"),
-    (_set(["optimizer", "keys"], ["other"]), "optimizer state keys"),
+    (_set(["optimizer", "fitted", "keys"], ["other"]), "optimizer state keys"),
     (lambda c: c.pop("arrays"), "no 'arrays' listing"),
 ])
 def test_tampered_config(saved, edit, match):
@@ -419,7 +419,7 @@ def test_tampered_arrays(saved):
     # a stray array outside the network and optimizer
     fresh()
     _rewrite(path, add={"payload": np.ones(3, np.float32)})
-    _load_fails(path, "unexpected arrays")
+    _load_fails(path, r"unexpected: \['payload'\]")
     # shape and dtype changed consistently (listing and array): the architecture notices
     fresh()
     entries = _entries(path)
@@ -432,7 +432,7 @@ def test_tampered_arrays(saved):
     # optimizer state of the wrong size
     fresh()
     _rewrite(path, add={"optimizer.flat.m": np.zeros(5, np.float32)})
-    _load_fails(path, "optimizer state")
+    _load_fails(path, "optimizer Adam needs")
     # the config entry itself damaged
     fresh()
     entries = _entries(path)
@@ -447,11 +447,11 @@ def test_tampered_arrays(saved):
 
 def test_tampered_seed_model_file(cancer, tmp_path):
     path = xpnet.save(_make("DualLayer", "numpy", cancer), tmp_path / "dual.npz")
-    _rewrite(path, edit=_set(["params", "units"], 5))
+    _rewrite(path, edit=_set(["config", "units"], 5))
     _load_fails(path, "needs")
     path = xpnet.save(_make("DualLayer", "numpy", cancer), tmp_path / "dual2.npz")
-    _rewrite(path, edit=_set(["params", "evil"], 5))
-    _load_fails(path, "parameters must be")
+    _rewrite(path, edit=_set(["config", "evil"], 5))
+    _load_fails(path, "unknown DualLayer parameters")
 
 
 # ---------------------------------------------------------------------- atomic writes
@@ -528,5 +528,5 @@ def test_killed_during_save_leaves_a_loadable_file(tmp_path):
 
 
 def test_format_constants():
-    assert xio.FORMAT == "xpnet" and xio.FORMAT_VERSION == 1
+    assert xio.FORMAT == "xpnet" and xio.FORMAT_VERSION == 2
     assert set(xio.MODEL_CLASSES) == set(KINDS)

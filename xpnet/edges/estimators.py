@@ -49,19 +49,25 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends import Backend, get_backend, library_of
-from ..backends.validation import check_features, check_lengths
-from ..nn.init import INITIALIZERS
+from ..backends.validation import check_features, check_hidden_sizes, check_lengths
+from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.losses import softmax
 from ..nn.network import MultiLayerNetExtend
-from ..nn.optimizers import Optimizer, make_optimizer
+from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from ..nn.state import Saveable
 from ..nn.trainer import EVAL_CHUNK, History, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
 
-#: the ``activation=`` names (scikit-learn's)
+#: the ``activation=`` names (scikit-learn's; all are in xpnet.nn.layers.ACTIVATIONS)
 ACTIVATIONS = ("relu", "logistic", "tanh", "identity")
-#: the ``solver=`` names: xpnet's optimizers
-SOLVERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+#: the ``solver=`` names: xpnet's optimizers (AdamW aside: ``alpha`` is the weight decay here)
+SOLVERS = tuple(name for name in OPTIMIZERS if name != "adamw")
+#: fitted attributes a model file restores (beside classes_, feature_names_in_ and history_),
+#: with their JSON types
+_FITTED = {"n_features_in_": (int,), "n_outputs_": (int,), "n_layers_": (int,),
+           "out_activation_": (str,), "loss_": (float, int), "best_loss_": (float, int, type(None)),
+           "best_validation_score_": (float, int, type(None)), "n_iter_": (int,), "t_": (int,)}
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -75,7 +81,7 @@ def _is_real(value: Any) -> bool:
         math.isfinite(value)
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(Saveable, BaseEstimator):
     """Shared parameters, fitting loop and prediction plumbing of the two estimators."""
 
     _loss: str = "softmax_cross_entropy"
@@ -138,18 +144,14 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        if _is_int(sizes):
-            sizes = [sizes]
+        if isinstance(self.hidden_layer_sizes, str):  # "100,50" is a command line's spelling
+            raise TypeError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be an int or "
+                            f"a tuple of ints, e.g. hidden_layer_sizes=(100,)")
         try:
-            sizes = list(sizes)
+            return check_hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
         except TypeError:
             raise TypeError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be an int or "
                             f"a tuple of ints, e.g. hidden_layer_sizes=(100,)") from None
-        if not all(_is_int(h) and h > 0 for h in sizes):
-            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must hold "
-                             f"positive integers, e.g. hidden_layer_sizes=(100,)")
-        return [int(h) for h in sizes]
 
     def _check_params(self) -> list[int]:
         """Validate every parameter (at fit time, as scikit-learn does); the hidden sizes."""
@@ -229,7 +231,7 @@ class _BaseMLP(BaseEstimator):
 
     def _weight_init(self) -> str | float:
         if isinstance(self.weight_init, str) and self.weight_init == "auto":
-            return "he" if self.activation == "relu" else "xavier"
+            return auto_rule(self.activation)
         return self.weight_init
 
     # ------------------------------------------------------------------ inputs
@@ -360,9 +362,10 @@ class _BaseMLP(BaseEstimator):
             patience=None if incremental else int(self.n_iter_no_change),
             min_delta=float(self.tol), monitor="val_score" if self.early_stopping else "loss",
             restore_best_weights=bool(self.early_stopping), shuffle=bool(self.shuffle),
-            evaluate=False, check_input=False)  # x and t were validated above
+            evaluate=False, check_input=False,  # x and t were validated above
+            history=self.history_)
         history = trainer.train()
-        self._record(history, trainer, n)
+        self._record(trainer, n)
         if (not incremental and not history.diverged and history.stopped_epoch is None
                 and trainer.current_epoch >= epochs):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
@@ -386,15 +389,15 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = int(n_outputs)
         self.n_layers_ = len(sizes) + 2
         self.out_activation_ = "softmax" if self._loss != "mse" else "identity"
-        self.loss_curve_: list[float] = []
+        #: every curve of every call since this first pass (``loss_curve_`` and
+        #: ``validation_scores_`` are views of it)
+        self.history_ = History()
         self.t_ = 0
         self.n_iter_ = 0
         if self.early_stopping:
-            self.validation_scores_: list[float] | None = []
             self.best_validation_score_: float | None = -math.inf
             self.best_loss_: float | None = None
         else:
-            self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = math.inf
 
@@ -424,24 +427,36 @@ class _BaseMLP(BaseEstimator):
             return np.asarray(a)[idx]
         return backend.xp.take(a, backend.asarray(idx, dtype="int64"), axis=0)
 
-    def _record(self, history: History, trainer: Trainer, n_train: int) -> None:
-        """Copy the Trainer's History into scikit-learn's fitted attributes."""
-        losses = [float(v) for v in history.get("loss", [])]
-        self.loss_curve_.extend(losses)
+    def _record(self, trainer: Trainer, n_train: int) -> None:
+        """scikit-learn's fitted numbers from the History after a call."""
+        losses = self.history_.get("loss", [])
         self.n_iter_ = int(trainer.current_epoch)
         self.t_ += n_train * int(trainer.current_epoch)
         self.loss_ = losses[-1] if losses else math.nan
         if self.early_stopping:
-            if self.validation_scores_ is None:
-                self.validation_scores_ = []
-            self.validation_scores_.extend(float(v) for v in history.get("val_score", []))
-            if self.validation_scores_:
-                self.best_validation_score_ = max(self.validation_scores_)
+            scores = self.history_.val_scores
+            if scores:
+                self.best_validation_score_ = max(scores)
             self.best_loss_ = None
         elif losses:
-            best = self.best_loss_ if self.best_loss_ is not None else math.inf
-            self.best_loss_ = min(best, min(losses))
-        self.history_ = history
+            self.best_loss_ = min(losses)
+
+    @property
+    def loss_curve_(self) -> list[float]:
+        """The training loss of every epoch of every call (a view of ``history_["loss"]``)."""
+        return self._history("loss_curve_").curve("loss")
+
+    @property
+    def validation_scores_(self) -> list[float] | None:
+        """The validation score of every early-stopping epoch (a view of ``history_``); None
+        when no epoch had validation data."""
+        scores = self._history("validation_scores_").val_scores
+        return scores if scores or self.early_stopping else None
+
+    def _history(self, attribute: str) -> History:
+        if "history_" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} has no {attribute} before fit")
+        return self.history_
 
     def fit(self, X: Any, y: Any) -> _BaseMLP:
         """Fit the model to ``X`` (n_samples, n_features) and targets ``y``.
@@ -469,36 +484,139 @@ class _BaseMLP(BaseEstimator):
         keys = [k for k in net.param_shapes if k[len(prefix):].isdigit() and k.startswith(prefix)]
         return [net.backend.to_numpy(net.params[k]).copy() for k in keys]
 
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle-friendly state: the network and optimizer as NumPy arrays plus config
-        (modules and device generators are rebuilt on unpickling)."""
-        from .io import _portable_network, _portable_optimizer  # noqa: PLC0415 - no cycle
+    # ------------------------------------------------------------------ description
+    def get_config(self) -> dict[str, Any]:
+        """The constructor parameters (JSON types), for model files and copies.  A backend
+        given as a module or Backend is recorded as its spec (e.g. "torch")."""
+        params = self.get_params(deep=False)
+        if not isinstance(params["backend"], str):
+            if "network_" not in self.__dict__:
+                raise ValueError(f"cannot save {type(self).__name__} with backend="
+                                 f"{params['backend']!r}: pass the backend as a string such as "
+                                 f"'numpy' or 'torch'")
+            params["backend"] = self.network_.backend.spec
+        rs = params["random_state"]
+        if rs is not None and not (isinstance(rs, numbers.Integral) and not isinstance(rs, bool)):
+            params["random_state"] = None  # a RandomState instance is not portable
+        if isinstance(params["hidden_layer_sizes"], tuple):
+            params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        return params
 
-        state = super().__getstate__()
-        state = dict(state)
-        net = state.pop("network_", None)
-        opt = state.pop("_optimizer", None)
-        if net is not None:
-            state["network_"] = {"__xpnet_portable__": "network", **_portable_network(net)}
-            portable = None if opt is None else _portable_optimizer(opt, net.backend)
-            if portable is not None:
-                state["_optimizer"] = {"__xpnet_portable__": "optimizer", **portable}
-        return state
+    def state_values(self) -> dict[str, Any]:
+        if "network_" not in self.__dict__:
+            return {}
+        values = {k: self.__dict__[k] for k in _FITTED if k in self.__dict__}
+        values["history_"] = self.history_.to_config()
+        if "classes_" in self.__dict__:
+            values["classes_"] = _encode_labels(np.asarray(self.classes_))
+        if "feature_names_in_" in self.__dict__:
+            values["feature_names_in_"] = [str(v) for v in self.feature_names_in_]
+        return values
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuild the network (on its saved backend, else NumPy) and the optimizer."""
-        from .io import _restore_network, _restore_optimizer  # noqa: PLC0415 - no cycle
+    def state_children(self) -> dict[str, Saveable]:
+        if "network_" not in self.__dict__:
+            return {}
+        children: dict[str, Saveable] = {"network": self.network_}
+        if type(self._optimizer) in OPTIMIZERS.values():  # a custom optimizer is rebuilt
+            children["optimizer"] = self._optimizer
+        return children
 
-        state = dict(state)
-        net = state.get("network_")
-        if isinstance(net, dict) and net.get("__xpnet_portable__") == "network":
-            state["network_"] = _restore_network(net, None, where="pickled estimator")
-            opt = state.get("_optimizer")
-            if isinstance(opt, dict) and opt.get("__xpnet_portable__") == "optimizer":
-                state["_optimizer"] = _restore_optimizer(opt, state["network_"],
-                                                         where="pickled estimator")
-        super().__setstate__(state)
+    def load_state(self, values: dict[str, Any], children: dict[str, Saveable]) -> None:
+        """Restore the fitted attributes, the network and the optimizer (checked against
+        each other), as ``fit`` left them."""
+        if isinstance(self.hidden_layer_sizes, list):
+            self.hidden_layer_sizes = tuple(self.hidden_layer_sizes)
+        sizes = self._check_params()
+        if not children:
+            if values:
+                raise ValueError(f"an unfitted {type(self).__name__} has no fitted values")
+            return
+        net = children.get("network")
+        if not isinstance(net, MultiLayerNetExtend) or set(children) - {"network", "optimizer"}:
+            raise ValueError("an estimator's network must be a MultiLayerNetExtend (and it "
+                             "holds nothing but it and an optimizer)")
+        if net.loss_name != self._loss:
+            raise ValueError(f"a {type(self).__name__} network uses loss={self._loss!r}, not "
+                             f"{net.loss_name!r}")
+        for key, value in values.items():
+            if key not in _FITTED and key not in ("classes_", "feature_names_in_", "history_"):
+                raise ValueError(f"unknown fitted attribute {key!r}")
+            if key in _FITTED and (not isinstance(value, _FITTED[key]) or
+                                   isinstance(value, bool)):
+                raise ValueError(f"fitted {key}={value!r} has the wrong type")
+            if key in _FITTED:
+                setattr(self, key, value)
+        if values.get("n_features_in_") != net.input_size or \
+                list(net.hidden_size_list) != sizes:
+            raise ValueError(f"n_features_in_={values.get('n_features_in_')!r} and "
+                             f"hidden_layer_sizes={self.hidden_layer_sizes!r} do not match the "
+                             f"network {net!r}")
+        if values.get("n_outputs_", net.output_size) != net.output_size:
+            raise ValueError(f"n_outputs_={values.get('n_outputs_')!r} does not match the "
+                             f"network's output_size={net.output_size}")
+        if "classes_" in values or self._loss != "mse":
+            classes = _decode_labels(values.get("classes_"))
+            if self._loss == "mse" or classes.shape != (net.output_size,):
+                raise ValueError(f"classes_ ({classes.shape[0]} labels) does not fit a "
+                                 f"{type(self).__name__} with {net.output_size} outputs")
+            self.classes_ = classes
+        if "feature_names_in_" in values:
+            names = values["feature_names_in_"]
+            if not isinstance(names, list) or len(names) != net.input_size or \
+                    not all(isinstance(v, str) for v in names):
+                raise ValueError(f"feature_names_in_ must list {net.input_size} strings")
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.history_ = History.from_config(values.get("history_"))
+        opt = children.get("optimizer") or self._make_optimizer()
+        keys = getattr(opt, "_keys", ["flat"])
+        if keys not in ([], ["flat"]):
+            raise ValueError(f"optimizer state keys {keys} do not match the network "
+                             f"(expected ['flat'])")
+        opt.bind(net.backend)
+        if keys:
+            opt.init_state({"flat": net.flat})  # the layout the file's state must match
+        self.network_, self._optimizer = net, opt
+        if not isinstance(self.backend, str) or _spec_or_none(self.backend) != net.backend.spec:
+            self.backend = net.backend.spec
+
+
+def _spec_or_none(spec: str) -> str | None:
+    """The canonical spec of a backend name if it can be had here, else None."""
+    try:
+        return get_backend(spec).spec
+    except (ImportError, ValueError, TypeError):
+        return None
+
+
+def _encode_labels(values: np.ndarray) -> dict[str, Any]:
+    """Class labels as JSON: their values and NumPy dtype string."""
+    kind = values.dtype.kind
+    if kind not in "biufUO" or values.ndim != 1:
+        raise ValueError(f"cannot save classes_ of dtype {values.dtype} and shape "
+                         f"{values.shape}: labels must be numbers, booleans or strings")
+    items = values.tolist()
+    if kind == "O" and not all(isinstance(v, (str, int, float, bool)) for v in items):
+        raise ValueError("cannot save classes_: object labels must be str, int, float or bool")
+    return {"values": items, "dtype": values.dtype.str}
+
+
+def _decode_labels(spec: Any) -> np.ndarray:
+    """The inverse of :func:`_encode_labels` (ValueError for anything else)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("values"), list) \
+            or not isinstance(spec.get("dtype"), str):
+        raise ValueError("fitted classes_ must be {'values': [...], 'dtype': '...'}")
+    try:
+        dtype = np.dtype(spec["dtype"])
+    except TypeError:
+        raise ValueError(f"classes_ has an unknown dtype {spec['dtype']!r}") from None
+    if dtype.kind not in "biufUO":
+        raise ValueError(f"classes_ has dtype {dtype}; labels must be numbers, booleans or "
+                         f"strings")
+    if dtype.kind == "O":
+        out = np.empty(len(spec["values"]), dtype=object)
+        out[:] = spec["values"]
+        return out
+    return np.asarray(spec["values"], dtype=dtype)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

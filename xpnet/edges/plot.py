@@ -13,20 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["history_of", "plot_bench", "plot_curves", "plot_grid", "plot_history"]
+from ..nn.trainer import History
 
-# attribute name -> history key, by duck type: seed models, Trainer, scikit-learn estimators
-_ATTRIBUTES = (
-    ("losses", "loss"),
-    ("train_loss_list", "loss"),
-    ("loss_curve_", "loss"),
-    ("val_losses", "val_loss"),
-    ("val_loss_list", "val_loss"),
-    ("train_acc_list", "train_acc"),
-    ("val_acc_list", "val_acc"),
-    ("test_acc_list", "test_acc"),
-    ("validation_scores_", "val_score"),
-)
+__all__ = ["history_of", "plot_bench", "plot_curves", "plot_grid", "plot_history",
+           "FOREIGN_CURVES"]
+
+#: where other libraries (and the book's own Trainer) keep a curve -> xpnet's name for it.
+#: xpnet's own models hold a History and are never searched this way.
+FOREIGN_CURVES = {"loss_curve_": "loss", "validation_scores_": "val_score",  # scikit-learn
+                  "train_loss_list": "loss", "val_loss_list": "val_loss",  # the book's Trainer
+                  "train_acc_list": "train_acc", "test_acc_list": "test_acc",
+                  "losses": "loss", "val_losses": "val_loss"}  # the seeds' own classes
 
 
 def _floats(values: Any) -> list[float] | None:
@@ -40,34 +37,39 @@ def _floats(values: Any) -> list[float] | None:
     return out or None
 
 
-def history_of(model: Any) -> dict[str, list[float]]:
-    """Training curves of ``model``, found by duck typing.
+def history_of(model: Any) -> History:
+    """The training :class:`~xpnet.History` of ``model``.
 
-    Accepts a mapping of name -> sequence (passed through), an object with a ``history``
-    dict, a seed model (``losses``, ``val_losses``), a Trainer (``train_loss_list``,
-    ``train_acc_list``, ``test_acc_list``, ``val_loss_list``) or a scikit-learn-like
-    estimator (``loss_curve_``, ``validation_scores_``). Result keys are among "loss",
-    "val_loss", "train_acc", "val_acc", "test_acc" and "val_score"; empty curves are left out.
+    xpnet's models hold one: a History is returned as it is; a Trainer or seed model gives
+    its ``history``, an estimator its ``history_``.  A mapping of name -> sequence becomes a
+    History of its non-empty curves (a Keras ``History`` object's ``history`` dict too), and
+    an object of another library gives the curves named in :data:`FOREIGN_CURVES`.
+
+    Example:
+        >>> history_of({"loss": [1.0, 0.5]})["loss"]
+        [1.0, 0.5]
     """
+    for attribute in ("history_", "history"):
+        held = getattr(model, attribute, None)
+        if isinstance(held, History):
+            return held
+    if isinstance(model, History):
+        return model
+    if not isinstance(model, Mapping) and isinstance(getattr(model, "history", None), Mapping):
+        model = model.history
+    history = History()
     if isinstance(model, Mapping):
-        history = {str(k): v for k, v in ((k, _floats(v)) for k, v in model.items()) if v}
-    elif isinstance(getattr(model, "history", None), Mapping):
-        # a Trainer's History also holds "lr" and "val_score" (== "val_acc"): not curves to plot
-        full = model.history
-        return history_of({k: v for k, v in full.items() if k != "lr" and not (
-            k == "val_score" and "val_acc" in full)})
+        history.update((str(k), v) for k, v in ((k, _floats(v)) for k, v in model.items()) if v)
     else:
-        history = {}
-        for attribute, key in _ATTRIBUTES:
+        for attribute, key in FOREIGN_CURVES.items():
             values = _floats(getattr(model, attribute, None))
             if values and key not in history:
                 history[key] = values
     if not history:
         raise TypeError(
             f"history_of(model): no training history found on {type(model).__name__} "
-            "(expected a dict of curves, a `history` dict, `losses`/`val_losses`, "
-            "`train_loss_list`/`train_acc_list`/`test_acc_list` or `loss_curve_`)"
-        )
+            f"(expected an xpnet History or a model holding one, a dict of curves, or "
+            f"{', '.join(f'`{a}`' for a in FOREIGN_CURVES)})")
     return history
 
 
@@ -100,22 +102,35 @@ def _lines(ax: Any, curves: Mapping[str, Sequence[float]],
 def plot_history(
     model_or_history: Any, path: str | os.PathLike, title: str | None = None, *, logy: bool = False
 ) -> Path:
-    """Plot the losses (left) and accuracies / scores (right, if any) of a model or history.
+    """Plot the losses (left) and the accuracies or R^2 scores (right, if any) of a model.
 
-    ``model_or_history`` is anything :func:`history_of` accepts; ``logy`` puts the loss
-    panel on a log scale.
+    ``model_or_history`` is anything :func:`history_of` accepts.  Each curve is drawn once,
+    on the panel :meth:`~xpnet.History.panel` names, with the label of
+    :attr:`~xpnet.History.CURVES` ("training loss", "validation accuracy", ...); the
+    learning rate gets a panel of its own only when a schedule changed it.  ``logy`` puts
+    the loss panel on a log scale.
+
+    Example:
+        >>> import tempfile, os
+        >>> plot_history({"loss": [1.0, 0.5], "val_acc": [0.6, 0.8]},
+        ...              os.path.join(tempfile.mkdtemp(), "h.png")).suffix
+        '.png'
     """
     history = history_of(model_or_history)
-    losses = {k: v for k, v in history.items() if "loss" in k}
-    metrics = {k: v for k, v in history.items() if "loss" not in k}
-    panels = [(c, name) for c, name in ((losses, "loss"), (metrics, "accuracy / score")) if c]
-    fig = _figure(5.0 * len(panels), 4.0)
-    for i, (curves, ylabel) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        _lines(ax, curves)
+    panels: dict[str, dict[str, list[float]]] = {}
+    for key, values in history.items():
+        if key == "lr" and len(set(values)) <= 1:
+            continue  # a constant learning rate is a setting, not a curve
+        label = History.CURVES.get(key, (None, key))[1]
+        panels.setdefault(History.panel(key), {})[label] = values
+    order = [name for name in ("loss", "accuracy", "score", "learning rate") if name in panels]
+    fig = _figure(5.0 * len(order), 4.0)
+    for i, name in enumerate(order):
+        ax = fig.add_subplot(1, len(order), i + 1)
+        _lines(ax, panels[name])
         ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        if logy and curves is losses:
+        ax.set_ylabel({"score": "R^2"}.get(name, name))
+        if logy and name == "loss":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()

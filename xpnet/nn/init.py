@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INITIALIZERS", "init_scale", "init_weight"]
+__all__ = ["INITIALIZERS", "init_scale", "init_weight", "auto_rule"]
 
 #: accepted names (aliases map to one rule)
 INITIALIZERS = {
@@ -19,6 +19,17 @@ INITIALIZERS = {
     "lecun": "lecun", "sigmoid": "lecun", "tanh": "lecun",
     "he": "he", "relu": "he", "kaiming": "he",
 }
+
+
+def auto_rule(activation: str) -> str:
+    """The rule ``weight_init="auto"`` picks for a hidden activation: He for ReLU, Xavier
+    otherwise (the estimators and the command line both ask here).
+
+    Example:
+        >>> auto_rule("relu"), auto_rule("tanh")
+        ('he', 'xavier')
+    """
+    return "he" if activation == "relu" else "xavier"
 
 
 def _rule(init: str | float, name: str) -> str | float:

@@ -83,7 +83,7 @@ def describe(model: Saveable, to_host: bool = False) -> dict[str, Any]:
            "arrays": arrays,
            "children": {k: describe(c, to_host) for k, c in model.state_children().items()}}
     if isinstance(backend, Backend):
-        out["backend"], out["seed"] = backend.spec, backend.seed
+        out.update(backend=backend.spec, seed=backend.seed, dtype=backend.dtype_name)
     return out
 
 
@@ -112,8 +112,8 @@ def _build(desc: dict[str, Any], backend: Any, built: list, path: str, where: st
     cls, kwargs = desc["class"], dict(desc["config"])
     resolved = None
     if "backend" in desc:
-        resolved = resolve_saved_backend(desc["backend"], backend, kwargs.get("dtype", "float32"),
-                                         desc.get("seed"), where)
+        dtype = kwargs.get("dtype", desc.get("dtype", "float32"))
+        resolved = resolve_saved_backend(desc["backend"], backend, dtype, desc.get("seed"), where)
         if "backend" in _init_parameters(cls):
             kwargs.update(backend=resolved, random_state=resolved.seed)
     elif backend is not None and "backend" in _init_parameters(cls):

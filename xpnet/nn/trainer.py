@@ -310,6 +310,8 @@ class Trainer:
         bind = getattr(self.optimizer, "bind", None)
         if bind is not None:
             bind(net.backend)
+        history.best_epoch = history.stopped_epoch = None  # how THIS call ends
+        history.diverged = False
         lr0 = self.optimizer.lr
         best_value, best_state, wait = math.inf, None, 0
         last_good, good_epoch = net.get_state(), 0
