@@ -51,6 +51,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..backends import Backend, get_backend, library_of
 from ..backends.validation import check_features, check_hidden_sizes, check_lengths
 from ..nn.init import INITIALIZERS, auto_rule
+from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from ..nn.losses import softmax
 from ..nn.network import MultiLayerNetExtend
 from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
@@ -59,8 +60,8 @@ from ..nn.trainer import EVAL_CHUNK, History, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
 
-#: the ``activation=`` names (scikit-learn's; all are in xpnet.nn.layers.ACTIVATIONS)
-ACTIVATIONS = ("relu", "logistic", "tanh", "identity")
+#: the ``activation=`` names: xpnet's activation table (scikit-learn's four names among them)
+ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 #: the ``solver=`` names: xpnet's optimizers (AdamW aside: ``alpha`` is the weight decay here)
 SOLVERS = tuple(name for name in OPTIMIZERS if name != "adamw")
 #: fitted attributes a model file restores (beside classes_, feature_names_in_ and history_),
