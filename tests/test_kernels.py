@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import cpu_kernels
-from xpnet.backend import ArrayAPIOps, _NumpyOps, get_backend, namespace_of
+from xpnet.backends import Backend, NumpyBackend, backend_of, get_backend, namespace_of
+from xpnet.backends import numba_kernels as cpu_kernels
 from xpnet.layers import Dense, ReLU
+from xpnet.optimizers import Adam
 
 needs_numba = pytest.mark.skipif(not cpu_kernels.AVAILABLE, reason=cpu_kernels.REASON)
 
@@ -34,44 +35,101 @@ def _adam_state(n, dtype, seed=0):
     return p, g, m, v
 
 
+def _counting(monkeypatch, name):
+    """Replace numba_kernels.<name> by a wrapper that records the size of each call."""
+    calls, real = [], getattr(cpu_kernels, name)
+
+    def spy(*args):
+        calls.append(args[0].size)
+        return real(*args)
+
+    monkeypatch.setattr(cpu_kernels, name, spy)
+    return calls
+
+
+def _without_numba(monkeypatch):
+    monkeypatch.setattr(cpu_kernels, "AVAILABLE", False)  # as without numba: the ufunc paths
+
+
 @needs_numba
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_adam_is_bitwise_the_ufunc_chain(dtype):
+def test_compiled_adam_is_bitwise_the_ufunc_chain(dtype, monkeypatch):
     """Same IEEE operations in the same order: the one-pass kernel and the twelve in-place
     ufuncs agree to the last bit, in float32 too (no fast-math, no float64 detour)."""
-    n = _NumpyOps.COMPILED_MIN_SIZE + 7
-    compiled, ufuncs = _NumpyOps(None), _NumpyOps(None)
-    ufuncs._kernels = None  # as without numba
-    a, b = _adam_state(n, dtype), _adam_state(n, dtype)
+    n = NumpyBackend.COMPILED_MIN_SIZE + 7
+    b = NumpyBackend()
+    a, c = _adam_state(n, dtype), _adam_state(n, dtype)
+    calls = _counting(monkeypatch, "adam")
     for _ in range(3):
-        assert compiled.adam(*a, 0.9, 0.999, 3e-3, 1e-8)
-        assert ufuncs.adam(*b, 0.9, 0.999, 3e-3, 1e-8)
-    for x, y in zip(a, b, strict=True):
+        b.adam(*a, 0.9, 0.999, 3e-3, 1e-8)
+    assert calls == [n] * 3  # the compiled pass really ran
+    _without_numba(monkeypatch)
+    for _ in range(3):
+        b.adam(*c, 0.9, 0.999, 3e-3, 1e-8)
+    assert calls == [n] * 3
+    for x, y in zip(a, c, strict=True):
         assert x.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("use_kernels", [True, False])
-def test_numpy_adam_matches_the_formula(use_kernels):
+def test_numpy_adam_matches_the_formula(use_kernels, monkeypatch):
     if use_kernels and not cpu_kernels.AVAILABLE:
         pytest.skip(cpu_kernels.REASON)
-    ops = _NumpyOps(None)
     if not use_kernels:
-        ops._kernels = None
-    n = _NumpyOps.COMPILED_MIN_SIZE + 1
+        _without_numba(monkeypatch)
+    n = NumpyBackend.COMPILED_MIN_SIZE + 1
     p, g, m, v = _adam_state(n, "float64", seed=1)
     want = _adam_reference(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
-    assert ops.adam(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
+    NumpyBackend().adam(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
     for got, exp in zip((p, m, v), want, strict=True):
         np.testing.assert_allclose(got, exp, rtol=1e-14, atol=1e-15)
 
 
-def test_numpy_adam_declines_non_contiguous_and_mixed_dtypes():
-    """Arrays it cannot run on in place go back to the optimizer's plain code."""
-    ops = _NumpyOps(None)
-    p, g, m, v = _adam_state(20, "float32")
-    assert not ops.adam(p[::2], g[::2], m[::2], v[::2], 0.9, 0.999, 1e-3, 1e-8)
-    assert not ops.adam(p, g.astype("float64"), m, v, 0.9, 0.999, 1e-3, 1e-8)
+def test_numpy_adam_takes_non_contiguous_and_mixed_dtypes():
+    """Arrays the compiled pass cannot run on in place (views, a float64 gradient for float32
+    weights) take the kernel's in-place ufuncs: the optimizer's Array API step, bit for bit on
+    views and to float32 rounding for the dtype mix."""
+    b = NumpyBackend()
+    for cut, gdtype in ((slice(None, None, 2), "float32"), (slice(None), "float64")):
+        p, g, m, v = _adam_state(20, "float32")
+        g = g.astype(gdtype)
+        fused, plain = {"w": p[cut]}, {"w": p.copy()[cut]}
+        grads = {"w": g[cut]}
+        for opt, params in ((Adam(1e-3).bind(b), fused), (Adam(1e-3, fused=False), plain)):
+            assert (opt.fused_adam is not None) == (params is fused)
+            for _ in range(2):
+                opt.update(params, grads)
+        if gdtype == "float32":
+            np.testing.assert_array_equal(fused["w"], plain["w"])
+        np.testing.assert_allclose(fused["w"], plain["w"], rtol=1e-6)
+        assert fused["w"].dtype == np.float32
+
+
+@needs_numba
+def test_adam_bound_to_numpy_runs_the_compiled_kernel_on_a_big_buffer(monkeypatch):
+    """Optimizer.bind chooses the backend's Adam once; an unbound optimizer (the book's
+    update on plain dicts) and one whose state was restored by hand bind themselves from the
+    first array, so none of them loses the compiled kernel."""
+    calls = _counting(monkeypatch, "adam")
+    b = get_backend("numpy", dtype="float64")
+    n = NumpyBackend.COMPILED_MIN_SIZE
+    grads = {"flat": b.asarray(np.ones(n))}
+    bound = Adam(lr=0.01).bind(b)
+    assert bound.backend is b and bound.xp is b.xp and bound.fused_adam is not None
+    bound.update({"flat": b.zeros(n)}, grads)
+    assert calls == [n]
+    unbound = Adam(lr=0.01)
+    unbound.update({"flat": b.zeros(n)}, grads)
+    assert isinstance(unbound.backend, NumpyBackend) and unbound.backend is backend_of(b.zeros(1))
+    assert calls == [n, n]
+    restored = Adam(lr=0.01)  # as a loader restores xp and state
+    restored.xp, restored.state = b.xp, {"flat": {"m": b.zeros(n), "v": b.zeros(n)}}
+    restored.update({"flat": b.zeros(n)}, grads)
+    assert calls == [n, n, n]
+    plain = Adam(lr=0.01, fused=False)
+    plain.update({"flat": b.zeros(n)}, grads)
+    assert plain.fused_adam is None and calls == [n, n, n]
 
 
 EDGE = [0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, -80.0, -80.5]
@@ -167,7 +225,7 @@ def test_standalone_dense_returns_fresh_gradients(backend_name, rng):
     b = get_backend(backend_name, dtype="float64")
     params = {"W": b.asarray(rng.normal(size=(3, 2))), "b": b.asarray(np.zeros(2))}
     layer = Dense(params)
-    assert isinstance(layer.ops, ArrayAPIOps)
+    assert isinstance(layer.ops, Backend) and layer.ops is backend_of(params["W"])
     layer.forward(b.asarray(rng.normal(size=(4, 3))))
     layer.backward(b.asarray(np.ones((4, 2))))
     dw1 = layer.dW
@@ -209,7 +267,7 @@ def test_relu_layer_uses_fast_path_and_agrees(rng):
 
 @needs_numba
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype):
+def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype, monkeypatch):
     """The one-pass kernel gives the Array API code's loss and gradient: big logits (shifted,
     no overflow), a row of ties, and a label outside [0, C), which matches no class in both."""
     from xpnet.losses import SoftmaxCrossEntropy
@@ -222,17 +280,22 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype):
     t[5] = 10
     b = get_backend("numpy", dtype=dtype)
     fused, plain = SoftmaxCrossEntropy(b.xp, b.ops), SoftmaxCrossEntropy(b.xp)
-    assert b.ops.softmax_cross_entropy(z, t) is not None  # the kernel really runs
+    assert fused.fused is not None and plain.fused is None
+    calls = _counting(monkeypatch, "softmax_cross_entropy")
     tol = 2e-6 if dtype == "float32" else 1e-13
     lf, lp = fused.forward(z, t), plain.forward(z, t)
+    assert calls == [z.size]  # the kernel really runs
     assert lf.dtype == lp.dtype == np.dtype(dtype) and lf.shape == ()
     np.testing.assert_allclose(lf, lp, rtol=tol)
     np.testing.assert_allclose(fused.backward(2.0), plain.backward(2.0), rtol=tol, atol=tol)
+    # one-hot targets take the Array API path; small batches the kernel, with the same result
+    onehot = np.eye(10, dtype=dtype)[t % 10]
+    np.testing.assert_allclose(fused.forward(z, onehot), plain.forward(z, onehot), rtol=tol)
+    np.testing.assert_allclose(fused.forward(z[:4], t[:4]), plain.forward(z[:4], t[:4]),
+                               rtol=tol)
+    assert calls == [z.size, 40]
     z[7, 2] = np.nan  # NaN logits give a NaN loss, as in the Array API code
     assert np.isnan(fused.forward(z, t)) and np.isnan(plain.forward(z, t))
-    # one-hot targets and small batches take the Array API path
-    assert b.ops.softmax_cross_entropy(z, np.eye(10)[t % 10]) is None
-    assert b.ops.softmax_cross_entropy(z[:4], t[:4]) is None
 
 
 def test_fast_sum_and_max_are_numpys(rng):
@@ -262,4 +325,4 @@ def test_each_model_owns_its_kernels_object():
     a = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
     b = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
     assert a.backend.ops is not b.backend.ops
-    assert type(a.backend.ops).__name__ == "_NumpyOps"
+    assert isinstance(a.backend.ops, NumpyBackend)

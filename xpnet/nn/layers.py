@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from ..backends import ArrayAPIOps, namespace_of
+from ..backends import Backend, backend_of, namespace_of
 
 __all__ = ["Layer", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
            "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid"]
@@ -53,11 +53,12 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define backward(dout)")
 
 
-def _grad_setup(layer: Any, xp: Any, grad_buffers: MutableMapping[str, Any] | None,
-                ops: ArrayAPIOps | None) -> None:
-    """Gradient outputs: preallocated views (from a network) or, standalone, new arrays."""
+def _grad_setup(layer: Any, like: Any, grad_buffers: MutableMapping[str, Any] | None,
+                ops: Backend | None) -> None:
+    """Gradient outputs: preallocated views (from a network) or, standalone, new arrays
+    (through the kernels of ``like``'s backend)."""
     layer.grad_buffers = grad_buffers if grad_buffers is not None else {}
-    layer.ops = ops if ops is not None else ArrayAPIOps(xp)
+    layer.ops = ops if ops is not None else backend_of(like)
 
 
 class Dense(Layer):
@@ -69,12 +70,12 @@ class Dense(Layer):
     def __init__(self, params: MutableMapping[str, Any], w_key: str = "W", b_key: str = "b",
                  input_grad: bool = True, xp: Any = None, *,
                  grad_buffers: MutableMapping[str, Any] | None = None,
-                 ops: ArrayAPIOps | None = None) -> None:
+                 ops: Backend | None = None) -> None:
         super().__init__()
         self.params, self.w_key, self.b_key = params, w_key, b_key
         self.input_grad = input_grad
         self.xp = xp or namespace_of(params[w_key])
-        _grad_setup(self, self.xp, grad_buffers, ops)
+        _grad_setup(self, params[w_key], grad_buffers, ops)
         self.x = None
 
     def forward(self, x: Any, train: bool = False) -> Any:
@@ -183,13 +184,13 @@ class BatchNormalization(Layer):
     def __init__(self, params: MutableMapping[str, Any], gamma_key: str = "gamma",
                  beta_key: str = "beta", momentum: float = 0.9, eps: float = 1e-5,
                  xp: Any = None, *, grad_buffers: MutableMapping[str, Any] | None = None,
-                 ops: ArrayAPIOps | None = None) -> None:
+                 ops: Backend | None = None) -> None:
         super().__init__()
         self.params, self.gamma_key, self.beta_key = params, gamma_key, beta_key
         self.momentum, self.eps = momentum, eps
         gamma = params[gamma_key]
         self.xp = xp = xp or namespace_of(gamma)
-        _grad_setup(self, xp, grad_buffers, ops)
+        _grad_setup(self, gamma, grad_buffers, ops)
         self.running_mean = xp.zeros_like(gamma)
         self.running_var = xp.ones_like(gamma)
         self.xhat = self.std = None

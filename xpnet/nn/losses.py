@@ -30,7 +30,7 @@ def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
 
 class Loss:
     """Base class: ``xp`` (found from the first input when None) and ``ops``, a backend's
-    kernels (``Backend.ops``), which a loss may use for a fused pass of its own formula."""
+    kernels (``Backend.ops``), whose fused pass of its own formula a loss may take once."""
 
     def __init__(self, xp: Any = None, ops: Any = None) -> None:
         self.xp, self.ops = xp, ops
@@ -40,20 +40,20 @@ class SoftmaxCrossEntropy(Loss):
     """Softmax + cross-entropy, mean over the batch.  Labels: integer classes (N,) or one-hot
     (N, C).  Backward: (softmax(z) - onehot(t)) / N.
 
-    ``ops`` (a backend's kernels) may compute the same loss and residual in one fused pass;
-    the Array API code below is what it computes.
+    ``ops.softmax_cross_entropy`` (a backend's kernel, or None) computes the same loss and
+    residual for integer labels in one fused pass; the Array API code below is what it computes.
     """
 
     def __init__(self, xp: Any = None, ops: Any = None) -> None:
         super().__init__(xp, ops)
         self.residual = self._classes = None
+        self.fused = None if ops is None else ops.softmax_cross_entropy
 
     def forward(self, z: Any, t: Any) -> Any:
         xp = self.xp = self.xp or namespace_of(z)
         n = z.shape[0]
-        fused = self.ops.softmax_cross_entropy(z, t) if self.ops is not None else None
-        if fused is not None:
-            total, self.residual = fused
+        if self.fused is not None and t.ndim == 1 and xp.isdtype(t.dtype, "integral"):
+            total, self.residual = self.fused(z, t)
             return total / n
         shifted = z - xp.max(z, axis=1, keepdims=True)
         e = xp.exp(shifted)

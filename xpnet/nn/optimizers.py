@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from ..backends import fused_ops, namespace_of
+from ..backends import backend_of
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
            "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]
@@ -27,17 +27,30 @@ class Optimizer:
             raise ValueError(f"lr={lr!r} must be a positive finite number, e.g. lr=0.01")
         self.lr = float(lr)
         self.state: dict[str, dict[str, Any]] = {}
-        self.xp: Any = None  # found from the first parameter, once
+        self.xp: Any = None  # set once, by bind (or from the first parameter's backend)
         self.fused = bool(fused)
-        self.ops: Any = None  # the backend's fused kernels (if any and fused=True)
+        self.backend: Any = None
+
+    def bind(self, backend: Any) -> Optimizer:
+        """Use ``backend``'s namespace (and its fused kernel, where the optimizer has one and
+        ``fused=True``) from now on; returns self.  Unbound, the optimizer binds itself to the
+        backend of the first array it steps on (the book's ``update`` on plain dicts).
+
+        Example:
+            >>> from xpnet.backends import get_backend
+            >>> opt = Adam(lr=0.01).bind(get_backend("numpy"))
+            >>> opt.xp is opt.backend.xp and opt.fused_adam is not None
+            True
+        """
+        self.backend, self.xp = backend, backend.xp
+        return self
 
     def _slot(self, key: str, like: Any, *names: str) -> list[Any]:
         """The optimizer's per-parameter state arrays, created as zeros on first use."""
+        if self.backend is None:
+            self.bind(backend_of(like))
         slot = self.state.get(key)
         if slot is None or slot[names[0]].shape != like.shape:
-            if self.xp is None:
-                self.xp = namespace_of(like)
-                self.ops = fused_ops(like) if self.fused else None
             slot = self.state[key] = {n: self.xp.zeros_like(like) for n in names}
         return [slot[n] for n in names]
 
@@ -132,6 +145,8 @@ class Adam(Optimizer):
     """
 
     weight_decay = 0.0
+    #: the backend's Adam kernel (chosen by bind), or None: the Array API code below runs
+    fused_adam: Any = None
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, fused: bool = True) -> None:
@@ -148,13 +163,19 @@ class Adam(Optimizer):
             p *= 1.0 - self.lr * self.weight_decay
         c2 = math.sqrt(1.0 - b2**t)
         lr_t = self.lr * c2 / (1.0 - b1**t)
-        if self.ops is not None and self.ops.adam(p, g, m, v, b1, b2, lr_t, self.eps * c2):
+        if self.fused_adam is not None:  # the same step, in the backend's own kernel
+            self.fused_adam(p, g, m, v, b1, b2, lr_t, self.eps * c2)
             return
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * (g * g)
         p -= lr_t * m / (self.xp.sqrt(v) + self.eps * c2)
+
+    def bind(self, backend: Any) -> Adam:
+        super().bind(backend)
+        self.fused_adam = backend.ops.adam if self.fused else None
+        return self
 
     def reset(self) -> None:
         super().reset()

@@ -1,0 +1,300 @@
+"""The generic Array API backend: what every library's class shares, and the reference kernels.
+
+A subclass per library (``numpy_backend``, ``torch_backend``, ``cupy_backend``,
+``strict_backend``, ``namespace``) replaces only what its library does better or differently:
+its namespace, device, random generator, moves to the host, and its fused kernels.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendUnavailableError(ImportError, RuntimeError):
+    """A backend that was asked for cannot be had here (library missing, or no GPU)."""
+
+
+def library_of(x: Any) -> str | None:
+    """Name the array library ``x`` belongs to, or None for host data (lists, scalars).
+
+    Example:
+        >>> import numpy as np
+        >>> library_of(np.zeros(2)), library_of([1.0])
+        ('numpy', None)
+    """
+    if array_api_compat.is_numpy_array(x):
+        return "numpy"
+    if array_api_compat.is_cupy_array(x):
+        return "cupy"
+    if array_api_compat.is_torch_array(x):
+        return "torch"
+    if type(x).__module__.startswith("array_api_strict"):
+        return "array_api_strict"
+    if array_api_compat.is_jax_array(x):
+        return "jax"
+    if array_api_compat.is_dask_array(x):
+        return "dask"
+    return None
+
+
+def is_host(x: Any) -> bool:
+    """True for host data: NumPy arrays, lists and scalars (what models accept from anyone).
+
+    Example:
+        >>> import numpy as np
+        >>> is_host(np.zeros(2)), is_host([1.0])
+        (True, True)
+    """
+    return library_of(x) in (None, "numpy")
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """The Array API namespace of ``arrays`` (for code handed arrays rather than a model).
+
+    Example:
+        >>> import numpy as np
+        >>> namespace_of(np.zeros(2)).__name__
+        'array_api_compat.numpy'
+    """
+    return array_api_compat.array_namespace(*arrays)
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    name = name.rsplit(".", 1)[-1]
+    if name not in _FLOAT_DTYPES:
+        raise ValueError(
+            f"dtype={dtype!r} is not a floating dtype xpnet trains in; "
+            f"use dtype='float32' (the default) or dtype='float64'"
+        )
+    return name
+
+
+def _seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
+        raise TypeError(
+            f"random_state={random_state!r} must be an int or None; pass e.g. random_state=0"
+        )
+    return int(random_state)
+
+
+def import_library(module: str, fix: str, spec: str) -> Any:
+    """Import an array library for ``backend=spec``, or raise the error that says ``fix``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"backend={spec!r} needs {module}, which is not installed; fix: {fix}"
+        ) from err
+
+
+class Backend:
+    """An Array API namespace bound to a device, a float dtype and a seeded generator.
+
+    The generic backend: random numbers are drawn on the host and moved once, and the kernels
+    are the Array API reference.  Each library's subclass replaces what it does better.
+
+    Attributes:
+        name: "numpy", "cupy", "torch", "array_api_strict" or the module name of a namespace.
+        xp: the Array API namespace used by every layer, loss and optimizer.
+        device: the device arrays are created on (None where the library has one device).
+        dtype: the float dtype of parameters and activations (an ``xp`` dtype object).
+        dtype_name: "float32" or "float64".
+        seed: the integer the generators were seeded with.
+        adam, softmax_cross_entropy: the fused kernels, chosen when the backend is built: a
+            callable that computes what the Array API reference computes (``Adam.step`` in
+            ``xpnet.nn.optimizers``, ``SoftmaxCrossEntropy.forward`` in ``xpnet.nn.losses``),
+            or None, and the reference runs.
+
+    Example:
+        >>> import array_api_strict
+        >>> b = Backend(array_api_strict, dtype="float64", random_state=0)
+        >>> b.zeros(2).dtype == array_api_strict.float64, b.adam is None
+        (True, True)
+    """
+
+    name = "array-api"
+    #: the kernels' description for ``xpnet env`` and benchmark records
+    kernels = "array-api"
+    adam: Callable[..., None] | None = None
+    softmax_cross_entropy: Callable[[Any, Any], tuple[Any, Any]] | None = None
+
+    def __init__(self, xp: Any = None, device: Any = None, dtype: Any = "float32",
+                 random_state: int | None = None) -> None:
+        xp, device = self._open(xp, device)
+        self.xp, self.device = xp, device
+        self.dtype_name = _dtype_name(dtype)
+        self.dtype = getattr(xp, self.dtype_name)
+        self.index_dtype = xp.int64
+        self.seed = _seed(random_state)
+        # legacy RandomState: random_state=42 draws exactly the seeds' np.random.seed(42) weights
+        self.host_rng = np.random.RandomState(self.seed)
+        self._device_rng = self._make_device_rng(self.seed + 1)
+
+    def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
+        """(namespace, device) for the ``xp`` (None: the library's own) and ``device`` asked
+        for: a library's class imports its library here, or raises BackendUnavailableError."""
+        return xp, device
+
+    def _asked(self, device: Any) -> str:
+        """The ``backend=`` string a constructor was asked for (for error messages)."""
+        return self.name if device is None else f"{self.name}:{device}"
+
+    # ----------------------------------------------------------------- description
+    @property
+    def ops(self) -> Backend:
+        """The kernels object (``matmul``, ``sum_rows``, ``adam``, ``softmax_cross_entropy``):
+        the backend itself, one per model, so models never share scratch buffers."""
+        return self
+
+    def describe(self) -> str:
+        """Which kernels run (for ``xpnet env`` and benchmark records)."""
+        return self.kernels
+
+    @property
+    def spec(self) -> str:
+        """The ``backend=`` string that rebuilds this backend (e.g. "torch:cuda:0")."""
+        dev = self.device_name
+        return self.name if dev in ("cpu", "") else f"{self.name}:{dev}"
+
+    @property
+    def device_name(self) -> str:
+        """A short human name for the device ("cpu", "cuda:0", "device1")."""
+        return "cpu" if self.device is None else str(self.device)
+
+    @property
+    def is_gpu(self) -> bool:
+        """True for devices whose work runs asynchronously (CUDA)."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r}, dtype={self.dtype_name!r}, seed={self.seed})"
+
+    # ----------------------------------------------------------------- moving data
+    def owns(self, x: Any) -> bool:
+        """True if ``x`` is an array of this backend's library (used as it is)."""
+        return library_of(x) == self.name
+
+    def asarray(self, x: Any, dtype: Any = None, name: str = "x") -> Any:
+        """Move host data (NumPy arrays, lists) onto this backend once.
+
+        Arrays already on this backend are returned as they are (cast if ``dtype`` differs);
+        arrays of another library raise TypeError rather than being copied silently.
+        ``dtype=None`` means the backend's float dtype; pass ``"int64"`` for labels.
+        """
+        xp = self.xp
+        target = self.dtype if dtype is None else (
+            getattr(xp, dtype) if isinstance(dtype, str) else dtype)
+        if self.owns(x):
+            return x if x.dtype == target else xp.astype(x, target)
+        if not is_host(x):
+            raise TypeError(
+                f"{name} is a {library_of(x)} array but this model runs on backend={self.spec!r}; "
+                f"pass a NumPy array (moved once) or an array of the model's own library"
+            )
+        return xp.asarray(np.asarray(x), dtype=target, device=self.device)
+
+    @staticmethod
+    def to_host(x: Any) -> np.ndarray:
+        """``x``, an array of this class's library, copied to NumPy."""
+        if library_of(x) is None and hasattr(x, "__dlpack__") and not isinstance(x, np.ndarray):
+            return np.from_dlpack(x)
+        return np.asarray(x)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy ``x`` (an array of any supported library, or host data) to a NumPy array."""
+        from . import BACKENDS  # noqa: PLC0415 - the table of classes imports this module
+
+        return BACKENDS.get(library_of(x), Backend).to_host(x)
+
+    def to_float(self, x: Any) -> float:
+        """A 0-d array (or scalar) as a Python float: one host sync."""
+        return float(self.to_numpy(x))
+
+    def sync(self) -> None:
+        """Wait for queued device work (before reading a clock); nothing to wait for here."""
+
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any = None) -> Any:
+        """Zeros of the model's dtype on the model's device."""
+        return self.xp.zeros(shape, dtype=self.dtype if dtype is None else dtype,
+                             device=self.device)
+
+    # ----------------------------------------------------------------- randomness
+    def _make_device_rng(self, seed: int) -> Any:
+        return np.random.default_rng(seed)  # drawn on the host, moved once (_from_host)
+
+    def _from_host(self, arr: np.ndarray) -> Any:
+        return self.xp.asarray(arr, device=self.device)
+
+    def host_normal(self, shape: tuple[int, ...], std: float = 1.0) -> Any:
+        """N(0, std^2) drawn on the host from the seed, then moved once.
+
+        Used for initial weights, so the same seed gives the same weights on every backend.
+        """
+        return self.xp.asarray(self.host_init(shape, std), device=self.device)
+
+    def host_init(self, shape: tuple[int, ...], scale: float | str) -> np.ndarray:
+        """A host (NumPy) array of the model's dtype: N(0, scale^2) from the seed, or the
+        constant rule "ones" / "zeros"."""
+        if scale == "ones":
+            return np.ones(shape, dtype=self.dtype_name)
+        if scale == "zeros":
+            return np.zeros(shape, dtype=self.dtype_name)
+        return (self.host_rng.standard_normal(shape) * scale).astype(self.dtype_name)
+
+    def flat_from_host(self, parts: list[np.ndarray]) -> Any:
+        """Concatenate host arrays into one flat buffer and move it to the device once."""
+        flat = np.concatenate([np.asarray(p, dtype=self.dtype_name).ravel() for p in parts])
+        return self.xp.asarray(flat, device=self.device)
+
+    def normal(self, shape: tuple[int, ...], std: float = 1.0) -> Any:
+        """N(0, std^2) drawn on the device."""
+        return self._from_host(self._device_rng.standard_normal(shape, dtype=self.dtype_name)
+                               * std)
+
+    def uniform(self, shape: tuple[int, ...]) -> Any:
+        """U[0, 1) drawn on the device."""
+        return self._from_host(self._device_rng.random(shape, dtype=self.dtype_name))
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of ``range(n)`` as an index array on the device."""
+        return self._from_host(self._device_rng.permutation(n))
+
+    def dropout_mask(self, shape: tuple[int, ...], keep_prob: float) -> Any:
+        """Inverted-dropout mask: 1/keep_prob with probability keep_prob, else 0."""
+        keep = self.uniform(shape) < keep_prob
+        return self.xp.astype(keep, self.dtype) * (1.0 / keep_prob)
+
+    # ----------------------------------------------------------------- reference kernels
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        """a @ b, into ``out`` (e.g. a view of a flat gradient buffer) when given."""
+        return _into(a @ b, out)
+
+    def sum_rows(self, a: Any, out: Any = None) -> Any:
+        """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
+        return _into(self.xp.sum(a, axis=0), out)
+
+
+def _into(result: Any, out: Any) -> Any:
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def namespace_copy(xp: Any) -> Any:
+    """A copy of namespace ``xp`` whose functions can be replaced one by one."""
+    ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
+    ns.__array_api_version__ = xp.__array_api_version__
+    ns.__name__ = xp.__name__
+    return ns

@@ -1,0 +1,41 @@
+"""array_api_strict: the standard and nothing more, on its default device or a simulated one
+("array_api_strict:device1"), where an array created without ``device=`` lands on the wrong
+device and mixing raises: the mistake that breaks CuPy and torch:cuda, caught on a CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Backend, import_library
+
+
+class StrictBackend(Backend):
+    """array_api_strict arrays on ``device`` (None for the default, "device1", or a
+    ``array_api_strict.Device``).
+
+    Example:
+        >>> b = StrictBackend(device="device1", random_state=0)
+        >>> b.spec, b.zeros(2).device == b.device
+        ('array_api_strict:device1', True)
+    """
+
+    name = "array_api_strict"
+
+    def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
+        strict = self._module = import_library("array_api_strict", 'pip install "xpnet[test]"',
+                                self._asked(device))
+        if device is not None and not isinstance(device, strict.Device):
+            device = strict.Device(device)
+        return xp or strict, device
+
+    @property
+    def device_name(self) -> str:
+        return "cpu" if self.device is None else str(self.device).split("'")[1].lower()
+
+    @staticmethod
+    def to_host(x: Any) -> np.ndarray:
+        import array_api_strict  # noqa: PLC0415 - only reached with strict arrays
+
+        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
