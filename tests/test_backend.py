@@ -294,6 +294,7 @@ def test_each_backend_is_an_object_of_its_library_class(backend_name):
     # backend_of: the (shared) backend of an array's library and device
     arr = b.zeros(2)
     assert type(backend_of(arr)) is type(b) and backend_of(arr) is backend_of(b.zeros(3))
+    assert backend_of(other.zeros(2)).dtype_name == "float64"  # an optimizer's state follows
     assert _same_device(b, backend_of(arr).zeros(1))
 
 

@@ -103,12 +103,12 @@ def get_backend(
     return BACKENDS[name](None, device, dtype, random_state)
 
 
-_SHARED: dict[tuple[str, str], Backend] = {}
+_SHARED: dict[tuple[str, str, str], Backend] = {}
 
 
 def backend_of(x: Any) -> Backend:
-    """The backend of array ``x``'s library and device (shared, built once per library and
-    device): what an optimizer or a layer built without a model binds to.
+    """The backend of array ``x``'s library, device and float dtype (shared, built once for
+    each): what an optimizer or a layer built without a model binds to.
 
     Example:
         >>> import numpy as np
@@ -116,12 +116,12 @@ def backend_of(x: Any) -> Backend:
         >>> type(b).__name__, b is backend_of(np.ones(2))
         ('NumpyBackend', True)
     """
-    lib, device = library_of(x), array_api_compat.device(x)
-    key = (lib or namespace_of(x).__name__, str(device))
+    lib, device, xp = library_of(x), array_api_compat.device(x), namespace_of(x)
+    dtype = "float64" if x.dtype == xp.float64 else "float32"
+    key = (lib or xp.__name__, str(device), dtype)
     backend = _SHARED.get(key)
     if backend is None:
         cls = BACKENDS.get(lib)
-        backend = _SHARED[key] = (
-            cls(None, device, "float32", 0) if cls is not None
-            else NamespaceBackend(namespace_of(x), device, "float32", 0))
+        backend = _SHARED[key] = (cls(None, device, dtype, 0) if cls is not None
+                                  else NamespaceBackend(xp, device, dtype, 0))
     return backend
