@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import ParameterSampler
 
-from xpnet import DualLayer, MultiLayerNetExtend, SingleLayer, Trainer
+from xpnet import DualLayer, History, MultiLayerNetExtend, SingleLayer, Trainer
 from xpnet import search as S
 from xpnet.search import SearchResult, log_uniform, random_search, uniform
 
@@ -37,7 +37,8 @@ def flaky(params):
 
 
 class Recorder(ClassifierMixin, BaseEstimator):
-    """A minimal scikit-learn classifier: its score is ``alpha``; it records its seed."""
+    """A minimal scikit-learn classifier: its score is ``alpha``; it records its seed and
+    keeps its curves in a History (``history_``), as xpnet's estimators do."""
 
     def __init__(self, alpha=0.1, random_state=None, backend="numpy"):
         self.alpha = alpha
@@ -47,7 +48,7 @@ class Recorder(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.seen_ = (len(X), self.random_state, self.backend)
-        self.history_ = {"loss": [1.0, 0.5], "train_acc": [0.5, 0.6], "val_acc": [0.4, 0.5]}
+        self.history_ = History(loss=[1.0, 0.5], train_acc=[0.5, 0.6], val_acc=[0.4, 0.5])
         return self
 
     def score(self, X, y):
@@ -249,14 +250,13 @@ def test_estimator_runner_sets_seed_and_device(cancer):
             seen.append((len(X), self.random_state, self.backend, self.alpha))
             return super().fit(X, y)
 
-    spy_runner = S._Runner("estimator", Spy(), {}, {})
-    out = spy_runner.run(0, {"alpha": 0.3}, 1234, "cupy:1", cancer.x_train, cancer.y_train,
-                         cancer.x_val, cancer.y_val)
+    data = (cancer.x_train, cancer.y_train, cancer.x_val, cancer.y_val)
+    spy_runner = S._make_runner(Spy(), {"alpha": [0.1]}, {})[0]
+    out = S._run_chunk(spy_runner, [(0, {"alpha": 0.3}, 1234, "cupy:1")], *data)[0]
     assert out["error"] is None
     assert seen == [(len(cancer.x_train), 1234, "cupy:1", 0.3)]
-    spy_runner = S._Runner("estimator", Spy(random_state=9), {}, {})
-    spy_runner.run(0, {"alpha": 0.3}, 1234, None, cancer.x_train, cancer.y_train,
-                   cancer.x_val, cancer.y_val)
+    spy_runner = S._make_runner(Spy(random_state=9), {"alpha": [0.1]}, {})[0]
+    S._run_chunk(spy_runner, [(0, {"alpha": 0.3}, 1234, None)], *data)
     assert seen[-1] == (len(cancer.x_train), 9, "numpy", 0.3)
 
 

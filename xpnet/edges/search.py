@@ -1,11 +1,17 @@
-"""Random hyper-parameter search (seed 003's chapter 6.5), serial, in local processes or on Dask.
+"""Random hyper-parameter search (seed 003's chapter 6.5) on scikit-learn, joblib and Dask.
 
 The book's recipe: draw each hyper-parameter at random from a range (log-uniform for the learning
 rate and the weight decay), train briefly, keep the validation accuracy, look at the best trials
-and narrow the ranges. :func:`random_search` does the drawing with scikit-learn's
-``ParameterSampler`` (so one ``random_state`` draws the same trials everywhere), runs the trials
-one after another, in ``n_jobs`` local processes (joblib's loky backend) or on a Dask cluster
-(``client=``), and returns a :class:`SearchResult` that prints, tabulates and plots them.
+and narrow the ranges.
+
+What comes from the libraries: scikit-learn draws the trials (``ParameterSampler`` over
+``scipy.stats`` distributions, so one ``random_state`` draws the same trials everywhere), clones
+estimators (``clone``), holds out the validation rows (``train_test_split``) and seeds the search
+(``check_random_state``); joblib runs the trials (``Parallel``: in this process, in ``n_jobs``
+local processes, or on a Dask cluster through its ``dask`` backend, ``client=``).
+What xpnet adds: every trial's per-epoch curves (read with :func:`xpnet.plot.history_of`), one
+device per worker for GPU backends, seed models and callables as trial targets, and the
+:class:`SearchResult` that prints, tabulates and plots the trials.
 
 What a trial trains, ``model``, is one of:
 
@@ -20,25 +26,32 @@ What a trial trains, ``model``, is one of:
   :func:`xpnet.plot.history_of` can read (a Trainer's History, a fitted model).
 
 This is a host-side edge module: it uses NumPy, and names no GPU library (GPU devices are
-counted through :mod:`xpnet.backend`).
+counted through :mod:`xpnet.backends`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import math
 import numbers
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed, parallel_config
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import ParameterSampler, train_test_split
+from sklearn.utils import check_random_state
 
-from ..backends import Backend, get_backend
+from ..backends import BACKEND_NAMES, Backend, get_backend
+from ..backends.validation import check_hidden_sizes, check_positive
 from .plot import history_of, plot_grid
 
 __all__ = [
@@ -55,6 +68,8 @@ _DASK_FIX = 'pip install "xpnet[dask]"'
 _VAL_KEYS = ("val_acc", "val_score", "test_acc")
 _TRAIN_KEYS = ("train_acc", "train_score")
 _SEED_FIT_ARGS = ("epochs",)
+#: one trial: (index, params, seed, device spec or None)
+Trial = tuple[int, dict[str, Any], int, str | None]
 
 
 # ================================================================== distributions
@@ -65,11 +80,13 @@ def _check_number(name: str, value: Any) -> float:
 
 
 def log_uniform(low: float, high: float) -> Any:
-    """A distribution whose logarithm is uniform on ``[log low, log high]``.
+    """A distribution whose logarithm is uniform on ``[log low, log high]``: a frozen
+    ``scipy.stats.loguniform``, which ``ParameterSampler`` draws from.
 
-    ``log_uniform(1e-6, 1e-2)`` is seed 003's ``10 ** np.random.uniform(-6, -2)``. Returns a
-    frozen ``scipy.stats.loguniform``: ``rvs(random_state=...)`` draws from it, and
-    ``ParameterSampler`` accepts it.
+    Example:
+        >>> lr = log_uniform(1e-6, 1e-2)  # seed 003's 10 ** np.random.uniform(-6, -2)
+        >>> 1e-6 <= lr.rvs(random_state=0) <= 1e-2
+        True
     """
     from scipy.stats import loguniform
 
@@ -81,7 +98,12 @@ def log_uniform(low: float, high: float) -> Any:
 
 
 def uniform(low: float, high: float) -> Any:
-    """The uniform distribution on ``[low, high]`` (a frozen ``scipy.stats.uniform``)."""
+    """The uniform distribution on ``[low, high]`` (a frozen ``scipy.stats.uniform``).
+
+    Example:
+        >>> 0.0 <= uniform(0.0, 0.5).rvs(random_state=0) <= 0.5
+        True
+    """
     from scipy.stats import uniform as scipy_uniform
 
     low, high = _check_number("low", low), _check_number("high", high)
@@ -105,7 +127,7 @@ def _check_space(space: Any) -> dict[str, Any]:
             raise TypeError(f"space key {name!r} must be a parameter name (a string)")
         if hasattr(dist, "rvs"):
             out[name] = dist
-        elif isinstance(dist, (list, tuple, np.ndarray)) and not isinstance(dist, str):
+        elif isinstance(dist, (list, tuple, np.ndarray)):
             if len(dist) == 0:
                 raise ValueError(f"space[{name!r}] is an empty list; give at least one choice")
             out[name] = list(dist)
@@ -116,19 +138,6 @@ def _check_space(space: Any) -> dict[str, Any]:
                 f"value as [{dist!r}]) or a scipy.stats distribution"
             )
     return out
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars as Python scalars (readable, JSON-friendly); other values unchanged."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _draw(space: dict[str, Any], n_trials: int, random_state: int) -> list[dict[str, Any]]:
-    """The trials' parameters, exactly as ``ParameterSampler`` draws them."""
-    from sklearn.model_selection import ParameterSampler
-
-    sampler = ParameterSampler(space, n_iter=n_trials, random_state=random_state)
-    return [{k: _plain(v) for k, v in params.items()} for params in sampler]
 
 
 def _trial_seed(random_state: int, index: int) -> int:
@@ -151,6 +160,11 @@ class SearchResult:
         seconds: each trial's wall time.
         random_state: the seed of the search (drawn at random when None was passed).
         score_name: what the score is ("val acc", "val R^2" or "score").
+
+    Example:
+        >>> result = SearchResult([{"lr": 0.1}, {"lr": 0.01}], [0.5, 0.9], [{}, {}], [None, None])
+        >>> result.best_params, result.best_score
+        ({'lr': 0.01}, 0.9)
     """
 
     params: list[dict[str, Any]]
@@ -197,18 +211,11 @@ class SearchResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per trial, best first: rank, trial, score, params, error, seed, seconds."""
-        out = []
-        for rank, i in enumerate(self._order(), start=1):
-            out.append({
-                "rank": rank,
-                "trial": i,
-                "score": self.scores[i],
-                "params": dict(self.params[i]),
-                "error": self.errors[i],
-                "seed": self.seeds[i] if i < len(self.seeds) else None,
-                "seconds": self.seconds[i] if i < len(self.seconds) else None,
-            })
-        return out
+        def at(values: list, i: int) -> Any:
+            return values[i] if i < len(values) else None
+        return [{"rank": rank, "trial": i, "score": self.scores[i], "params": dict(self.params[i]),
+                 "error": self.errors[i], "seed": at(self.seeds, i), "seconds": at(self.seconds, i)}
+                for rank, i in enumerate(self._order(), start=1)]
 
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The best ``k`` rows (see :meth:`rows`)."""
@@ -223,13 +230,9 @@ class SearchResult:
         except ImportError as err:
             raise ImportError("SearchResult.to_frame() needs pandas, which is not installed; "
                               "fix: pip install pandas (or use SearchResult.rows())") from err
-        records = []
-        for row in self.rows():
-            record = {k: row[k] for k in ("rank", "trial", "score")}
-            record.update({f"param_{k}": v for k, v in row["params"].items()})
-            record.update({k: row[k] for k in ("error", "seed", "seconds")})
-            records.append(record)
-        return pd.DataFrame.from_records(records)
+        frame = pd.DataFrame.from_records(self.rows())
+        params = pd.DataFrame.from_records(frame.pop("params").tolist()).add_prefix("param_")
+        return pd.concat([frame.iloc[:, :3], params, frame.iloc[:, 3:]], axis=1)
 
     def format_table(self, k: int = 10) -> str:
         """The best ``k`` trials as text: rank, score and parameters (seed 003's printout)."""
@@ -272,9 +275,7 @@ class SearchResult:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return repr(value)
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
 def _plot_curves(curves: Mapping[str, list[float]]) -> tuple[dict[str, list[float]], bool]:
@@ -282,47 +283,103 @@ def _plot_curves(curves: Mapping[str, list[float]]) -> tuple[dict[str, list[floa
     trial's curves (losses when it has no accuracy or score curves)."""
     val_key = next((k for k in _VAL_KEYS if curves.get(k)), None)
     train_key = next((k for k in _TRAIN_KEYS if curves.get(k)), None)
-    if val_key is not None or train_key is not None:
-        out = {}
-        if train_key is not None:
-            out["train"] = curves[train_key]
-        if val_key is not None:
-            out["validation"] = curves[val_key]
-        return out, val_key != "val_score" and train_key != "train_score"
-    out = {}
-    if curves.get("loss"):
-        out["train loss"] = curves["loss"]
-    if curves.get("val_loss"):
-        out["validation loss"] = curves["val_loss"]
-    return out, False
+    if val_key is None and train_key is None:
+        labels = {"train loss": "loss", "validation loss": "val_loss"}
+        return {label: curves[k] for label, k in labels.items() if curves.get(k)}, False
+    labels = {"train": train_key, "validation": val_key}
+    return ({label: curves[k] for label, k in labels.items() if k is not None},
+            val_key != "val_score" and train_key != "train_score")
 
 
 # ================================================================== one trial
-def _accepted(fn: Callable, names: Sequence[str]) -> frozenset[str]:
-    """Which of ``names`` ``fn`` takes as keyword arguments."""
+# A runner is ``runner(params, seed, device, data) -> (score, curves)``, ``data`` being
+# (X_train, y_train, X_val, y_val): a partial of one of the three functions below (picklable).
+def _accepted(fn: Callable, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` ``fn`` takes as keyword arguments (all of them with ``**kwargs``)."""
     try:
-        sig = inspect.signature(fn)
+        ps = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return frozenset()
-    ps = sig.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps.values()):
-        return frozenset(names)
-    return frozenset(n for n in names if n in ps and ps[n].kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in ps):
+        return set(names)
+    return {p.name for p in ps if p.name in names and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                   p.KEYWORD_ONLY)}
 
 
 def _curves_of(obj: Any) -> dict[str, list[float]]:
     """Per-epoch curves of a fitted model or a returned history ({} when there are none)."""
-    hist = getattr(obj, "history_", None)
-    source = hist if isinstance(hist, Mapping) else obj
     try:
-        return {k: list(v) for k, v in history_of(source).items()}
+        return dict(history_of(obj))
     except TypeError:
         return {}
 
 
-def _read_result(out: Any) -> tuple[float, dict[str, list[float]]]:
-    """(score, curves) from what a ``train(params)`` callable returned."""
+def _estimator_trial(est: Any, fit_params: Mapping[str, Any], epoch_scores: bool,
+                     params: dict[str, Any], seed: int, device: str | None, data: tuple
+                     ) -> tuple[float, dict[str, list[float]]]:
+    """``est`` cloned with the trial's parameters (and its seed when the estimator's own
+    ``random_state`` is None, and its device), fitted and scored on the validation rows."""
+    X_train, y_train, X_val, y_val = data
+    est = clone(est)
+    extra: dict[str, Any] = {} if device is None else {"backend": device}
+    if "random_state" not in params and est.get_params().get("random_state", False) is None:
+        extra["random_state"] = seed  # the estimator has a random_state, left None
+    est.set_params(**extra, **params)
+    if epoch_scores:
+        return _estimator_by_epoch(est, fit_params, data)
+    fit_kw = dict(fit_params)
+    accepted = _accepted(est.fit, ("X_val", "y_val", "validation_data"))
+    if {"X_val", "y_val"} <= accepted:
+        fit_kw.update(X_val=X_val, y_val=y_val)
+    elif "validation_data" in accepted:
+        fit_kw["validation_data"] = (X_val, y_val)
+    est.fit(X_train, y_train, **fit_kw)
+    return float(est.score(X_val, y_val)), _curves_of(est)
+
+
+def _estimator_by_epoch(est: Any, fit_params: Mapping[str, Any], data: tuple
+                        ) -> tuple[float, dict[str, list[float]]]:
+    """``max_iter`` calls of ``partial_fit``, scoring train and validation after each."""
+    X_train, y_train, X_val, y_val = data
+    classify = is_classifier(est)
+    kw = {"classes": np.unique(np.asarray(y_train))} if classify else {}
+    train_key, val_key = ("train_acc", "val_acc") if classify else ("train_score", "val_score")
+    curves: dict[str, list[float]] = {"loss": [], train_key: [], val_key: []}
+    for _ in range(int(est.get_params()["max_iter"])):
+        est.partial_fit(X_train, y_train, **kw, **fit_params)
+        curves["loss"] += _curves_of(est).get("loss", [])[-1:]  # this epoch's loss
+        curves[train_key].append(float(est.score(X_train, y_train)))
+        curves[val_key].append(float(est.score(X_val, y_val)))
+    return curves[val_key][-1], {k: v for k, v in curves.items() if v}
+
+
+def _seed_trial(cls: type, init_kwargs: Mapping[str, Any], fit_params: Mapping[str, Any],
+                params: dict[str, Any], seed: int, device: str | None, data: tuple
+                ) -> tuple[float, dict[str, list[float]]]:
+    """The seed model re-created with the trial's parameters (``epochs`` goes to ``fit``; the
+    model keeps its own seed), fitted with the validation rows and scored on them."""
+    X_train, y_train, X_val, y_val = data
+    kwargs, fit_kw = dict(init_kwargs), dict(fit_params)
+    for name, value in params.items():
+        (fit_kw if name in _SEED_FIT_ARGS and name not in kwargs else kwargs)[name] = value
+    if device is not None:
+        kwargs["backend"] = device
+    net = cls(**kwargs)
+    net.fit(X_train, y_train, x_val=X_val, y_val=y_val, **fit_kw)
+    return float(net.score(X_val, y_val)), _curves_of(net)
+
+
+def _callable_trial(fn: Callable, fit_params: Mapping[str, Any], params: dict[str, Any],
+                    seed: int, device: str | None, data: tuple
+                    ) -> tuple[float, dict[str, list[float]]]:
+    """``fn(params)``, given the keywords it takes among ``random_state``, ``X_train``,
+    ``y_train``, ``X_val`` and ``y_val``; its score and curves read from what it returns."""
+    names = ("random_state", "X_train", "y_train", "X_val", "y_val")
+    given = dict(zip(names, (seed, *data), strict=True))
+    accepted = _accepted(fn, names)
+    kw = {k: v for k, v in given.items() if k in accepted
+          and (k == "random_state" or data[0] is not None)}
+    out = fn(dict(params), **kw, **fit_params)
     curves = _curves_of(out)
     score = out.get("score") if isinstance(out, Mapping) else getattr(out, "score", None)
     if callable(score):
@@ -339,98 +396,20 @@ def _read_result(out: Any) -> tuple[float, dict[str, list[float]]]:
     return float(score), curves
 
 
-@dataclass(frozen=True)
-class _Runner:
-    """Everything a worker needs to run trials (picklable: no arrays, no modules)."""
-
-    kind: str  # "estimator", "seed" or "callable"
-    model: Any  # unfitted estimator | seed model class | callable
-    init_kwargs: Mapping[str, Any]  # seed models: constructor arguments
-    fit_params: Mapping[str, Any]
-    epoch_scores: bool = False  # estimators: one partial_fit per epoch, scored each epoch
-
-    def run(self, index: int, params: dict[str, Any], seed: int, backend: str | None,
-            X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> dict[str, Any]:
-        """One trial; an exception becomes the trial's ``error`` (score nan)."""
+def _run_chunk(runner: Callable, chunk: list[Trial], *data: Any) -> list[dict[str, Any]]:
+    """Run trials one after another (a chunk shares one device); an exception becomes the
+    trial's ``error`` (score nan). ``data`` comes as separate arguments for Dask's scatter."""
+    out = []
+    for index, params, seed, device in chunk:
         start = time.perf_counter()
-        score, curves, error = math.nan, {}, None
         try:
-            if self.kind == "estimator":
-                score, curves = self._estimator(params, seed, backend, X_train, y_train,
-                                                X_val, y_val)
-            elif self.kind == "seed":
-                score, curves = self._seed_model(params, backend, X_train, y_train, X_val, y_val)
-            else:
-                score, curves = self._callable(params, seed, X_train, y_train, X_val, y_val)
+            score, curves = runner(params, seed, device, data)
+            error = None
         except Exception as err:  # noqa: BLE001 - a failed trial is recorded, not fatal
-            error = f"{type(err).__name__}: {err}"
-            score = math.nan
-        return {"index": index, "params": params, "score": score, "curves": curves,
-                "error": error, "seed": seed, "seconds": time.perf_counter() - start}
-
-    def _estimator(self, params, seed, backend, X_train, y_train, X_val, y_val):
-        from sklearn.base import clone
-
-        est = clone(self.model)
-        current = est.get_params()
-        extra: dict[str, Any] = {}
-        if "random_state" in current and current["random_state"] is None \
-                and "random_state" not in params:
-            extra["random_state"] = seed
-        if backend is not None:
-            extra["backend"] = backend
-        est.set_params(**extra, **params)
-        if self.epoch_scores:
-            return self._estimator_by_epoch(est, X_train, y_train, X_val, y_val)
-        fit_kw = dict(self.fit_params)
-        accepted = _accepted(est.fit, ("X_val", "y_val", "validation_data"))
-        if {"X_val", "y_val"} <= accepted:
-            fit_kw.update(X_val=X_val, y_val=y_val)
-        elif "validation_data" in accepted:
-            fit_kw["validation_data"] = (X_val, y_val)
-        est.fit(X_train, y_train, **fit_kw)
-        return float(est.score(X_val, y_val)), _curves_of(est)
-
-    def _estimator_by_epoch(self, est, X_train, y_train, X_val, y_val):
-        """``max_iter`` calls of ``partial_fit``, scoring train and validation after each."""
-        from sklearn.base import is_classifier
-
-        classify = is_classifier(est)
-        train_key, val_key = ("train_acc", "val_acc") if classify else ("train_score",
-                                                                         "val_score")
-        kw = {"classes": np.unique(np.asarray(y_train))} if classify else {}
-        train, val = [], []
-        for _ in range(int(est.get_params()["max_iter"])):
-            est.partial_fit(X_train, y_train, **kw, **self.fit_params)
-            train.append(float(est.score(X_train, y_train)))
-            val.append(float(est.score(X_val, y_val)))
-        curves = {"loss": [float(v) for v in getattr(est, "loss_curve_", None) or []],
-                  train_key: train, val_key: val}
-        return val[-1], {k: v for k, v in curves.items() if v}
-
-    def _seed_model(self, params, backend, X_train, y_train, X_val, y_val):
-        kwargs, fit_kw = dict(self.init_kwargs), dict(self.fit_params)
-        for name, value in params.items():
-            (fit_kw if name in _SEED_FIT_ARGS and name not in kwargs else kwargs)[name] = value
-        if backend is not None:
-            kwargs["backend"] = backend
-        net = self.model(**kwargs)
-        net.fit(X_train, y_train, x_val=X_val, y_val=y_val, **fit_kw)
-        return float(net.score(X_val, y_val)), _curves_of(net)
-
-    def _callable(self, params, seed, X_train, y_train, X_val, y_val):
-        data = {"random_state": seed, "X_train": X_train, "y_train": y_train, "X_val": X_val,
-                "y_val": y_val}
-        accepted = _accepted(self.model, tuple(data))
-        kw = {k: v for k, v in data.items() if k in accepted
-              and (k == "random_state" or X_train is not None)}
-        return _read_result(self.model(dict(params), **kw, **self.fit_params))
-
-
-def _run_chunk(runner: _Runner, items: list[tuple[int, dict, int, str | None]], X_train: Any,
-               y_train: Any, X_val: Any, y_val: Any) -> list[dict[str, Any]]:
-    """Run trials one after another (a chunk shares one device)."""
-    return [runner.run(i, p, s, b, X_train, y_train, X_val, y_val) for i, p, s, b in items]
+            score, curves, error = math.nan, {}, f"{type(err).__name__}: {err}"
+        out.append({"index": index, "params": params, "score": score, "curves": curves,
+                    "error": error, "seed": seed, "seconds": time.perf_counter() - start})
+    return out
 
 
 # ================================================================== the model
@@ -441,27 +420,14 @@ def _is_seed_model(model: Any) -> bool:
 
 
 def _seed_init_kwargs(model: Any) -> dict[str, Any]:
-    """The constructor arguments that re-create a seed model (read back from the instance)."""
-    out: dict[str, Any] = {}
-    sig = inspect.signature(type(model).__init__)
-    for name, p in sig.parameters.items():
-        if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if name == "backend":
-            out[name] = model.backend.spec
-        elif name == "dtype":
-            out[name] = model.backend.dtype_name
-        elif name == "random_state":
-            out[name] = model.backend.seed  # the model's own seed is kept
-        elif name == "learning_rate" and hasattr(model, "lr"):
-            out[name] = model.lr
-        elif hasattr(model, name):
-            out[name] = getattr(model, name)
-    return out
+    """The constructor arguments that re-create a seed model: its own description, on its
+    backend and with its own seed (which every trial keeps)."""
+    return {**model.get_config(), "backend": model.backend.spec,
+            "random_state": model.backend.seed}
 
 
 def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any],
-                 epoch_scores: bool = False) -> tuple[_Runner, str, Any]:
+                 epoch_scores: bool = False) -> tuple[Callable, str, Any]:
     """(runner, kind, backend setting) for ``model``, with the space's names checked."""
     if isinstance(model, type):
         raise TypeError(f"model={model.__name__} is a class; pass an instance, e.g. "
@@ -476,10 +442,8 @@ def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any
         if unknown:
             raise ValueError(f"space names {unknown} are not arguments of "
                              f"{type(model).__name__}; valid names: {sorted(allowed)}")
-        return _Runner("seed", type(model), init, dict(fit_params)), "seed", model.backend
+        return partial(_seed_trial, type(model), init, dict(fit_params)), "seed", model.backend
     if all(hasattr(model, a) for a in ("get_params", "set_params", "fit", "score")):
-        from sklearn.base import clone
-
         valid = model.get_params(deep=True)
         unknown = sorted(k for k in space if k not in valid)
         if unknown:
@@ -493,10 +457,10 @@ def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any
             raise ValueError("epoch_scores=True trains with partial_fit, which has no early "
                              "stopping; set the model's early_stopping=False or pass "
                              "epoch_scores=False")
-        return (_Runner("estimator", clone(model), {}, dict(fit_params), bool(epoch_scores)),
-                "estimator", valid.get("backend"))
+        runner = partial(_estimator_trial, clone(model), dict(fit_params), bool(epoch_scores))
+        return runner, "estimator", valid.get("backend")
     if callable(model):
-        return _Runner("callable", model, {}, dict(fit_params)), "callable", None
+        return partial(_callable_trial, model, dict(fit_params)), "callable", None
     raise TypeError(
         f"model={model!r} is not an estimator (get_params/set_params/fit/score), a seed model "
         f"or a callable train(params) -> history; pass e.g. xpnet.MLPClassifier(...)"
@@ -504,38 +468,27 @@ def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any
 
 
 def _is_classifier(model: Any, kind: str, y: Any) -> bool:
-    if kind == "seed":
-        return True
-    if kind == "estimator":
-        from sklearn.base import is_classifier
-
-        return bool(is_classifier(model))
-    if y is None:
-        return False
+    if kind in ("seed", "estimator"):
+        return kind == "seed" or bool(is_classifier(model))
     from sklearn.utils.multiclass import type_of_target
 
-    return type_of_target(y) in ("binary", "multiclass")
+    return y is not None and type_of_target(y) in ("binary", "multiclass")
 
 
-# ================================================================== GPUs
+# ================================================================== one device per worker
 def _gpu_library(backend: Any) -> tuple[str, int | None] | None:
     """("cupy" | "torch", pinned device index or None) for a GPU backend setting, else None."""
     if isinstance(backend, Backend):
         return (backend.name, None) if backend.is_gpu else None
-    name = getattr(backend, "__name__", backend)
-    if not isinstance(name, str):
-        return None
-    parts = name.strip().lower().split(":")
-    if parts[0] == "cupy":
-        index = parts[1].replace("cuda", "") if len(parts) > 1 else ""
-        return "cupy", (int(index) if index.isdigit() else None)
-    if parts[0] == "torch" and len(parts) > 1 and parts[1] == "cuda":
-        return "torch", (int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None)
+    name, _, device = str(getattr(backend, "__name__", backend)).strip().lower().partition(":")
+    if name == "cupy" or (name == "torch" and device.startswith("cuda")):
+        index = device.replace("cuda", "").strip(":")
+        return name, (int(index) if index.isdigit() else None)
     return None
 
 
 def _gpu_count(library: str) -> int:
-    """How many GPUs the library sees here (through xpnet.backend; raises its clear error)."""
+    """How many GPUs the library sees here (through xpnet.backends; raises its clear error)."""
     backend = get_backend("cupy" if library == "cupy" else "torch:cuda")
     module = backend._module  # the library module the Backend resolved (cupy or torch)
     if library == "cupy":
@@ -543,80 +496,44 @@ def _gpu_count(library: str) -> int:
     return int(module.cuda.device_count())
 
 
-def _device_spec(library: str, index: int) -> str:
-    return f"cupy:{index}" if library == "cupy" else f"torch:cuda:{index}"
+def _tasks(trials: list[dict], seeds: list[int], backend: Any, n_jobs: int, client: Any
+           ) -> tuple[list[list[Trial]], int]:
+    """(chunks of trials, n_jobs): one trial per chunk on CPUs; for GPU backends one chunk per
+    GPU, given its device ("cupy:0", "torch:cuda:1", ...), or per Dask worker thread."""
+    gpu = _gpu_library(backend)
+    if gpu is None:
+        return [[(i, p, seeds[i], None)] for i, p in enumerate(trials)], n_jobs
+    library, pinned = gpu
+    if client is not None:  # each worker thread uses its worker's default device
+        devices: list[str | None] = [None] * max(1, sum(client.nthreads().values()))
+    else:
+        indices = [pinned] if pinned is not None else range(max(1, _gpu_count(library)))
+        devices = [f"cupy:{g}" if library == "cupy" else f"torch:cuda:{g}" for g in indices]
+    tasks = [[(i, trials[i], seeds[i], device) for i in range(g, len(trials), len(devices))]
+             for g, device in enumerate(devices)]
+    tasks = [t for t in tasks if t]
+    return tasks, len(tasks)
 
 
-# ================================================================== running
-def _check_n_jobs(n_jobs: Any) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs={n_jobs!r} must be a non-zero integer: 1 runs trials here, "
-                         f"k > 1 in k processes, -1 in one process per CPU")
-    return int(n_jobs)
-
-
-def _dask_client(client: Any) -> tuple[Any, bool]:
-    """(Client, whether we opened it) for a Client or a scheduler address."""
+def _dask_client(client: Any) -> contextlib.AbstractContextManager:
+    """A context holding the Dask Client: None, a Client (left open) or a scheduler address
+    (a Client opened here and closed on leaving)."""
+    if client is None:
+        return contextlib.nullcontext()
     try:
         import distributed
     except ImportError as err:
         raise ImportError(f"client= needs dask.distributed, which is not installed; "
                           f"fix: {_DASK_FIX}") from err
     if isinstance(client, str):
-        return distributed.Client(client, set_as_default=False), True
+        return distributed.Client(client, set_as_default=False)
     if isinstance(client, distributed.Client):
-        return client, False
+        return contextlib.nullcontext(client)
     raise TypeError(f"client={client!r} must be a dask.distributed.Client or a scheduler "
                     f"address such as 'tcp://127.0.0.1:8786'")
 
 
-def _execute(runner: _Runner, tasks: list[list[tuple]], data: tuple, n_jobs: int,
-             client: Any) -> Iterator[list[dict[str, Any]]]:
-    """Yield each task's results as it completes (serially, with loky, or on Dask)."""
-    if client is None and (n_jobs == 1 or len(tasks) == 1):
-        for items in tasks:
-            yield _run_chunk(runner, items, *data)
-        return
-    from joblib import Parallel, delayed, parallel_config
-
-    if client is None:
-        config = {"backend": "loky"}
-    else:
-        scatter = [d for d in data if d is not None]
-        config = {"backend": "dask", "client": client, "scatter": scatter or None}
-    with parallel_config(**config):
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(_run_chunk)(runner, items, *data) for items in tasks)
-
-
-def _tasks(trials: list[dict], seeds: list[int], backend: Any, n_jobs: int, client: Any
-           ) -> tuple[list[list[tuple]], int]:
-    """(chunks of (index, params, seed, device spec), n_jobs): one trial per chunk on CPUs,
-    one chunk per GPU (or per Dask worker thread) for GPU backends."""
-    gpu = _gpu_library(backend)
-    if gpu is None:
-        return [[(i, p, seeds[i], None)] for i, p in enumerate(trials)], n_jobs
-    library, pinned = gpu
-    if client is not None:  # each worker thread uses its worker's default device
-        slots = max(1, sum(client.nthreads().values()))
-        devices = [None] * slots
-    elif pinned is not None:
-        devices = [_device_spec(library, pinned)]
-    else:
-        devices = [_device_spec(library, g) for g in range(max(1, _gpu_count(library)))]
-    n = len(devices)
-    tasks = [[(i, trials[i], seeds[i], devices[g]) for i in range(g, len(trials), n)]
-             for g in range(n)]
-    tasks = [t for t in tasks if t]
-    return tasks, len(tasks)
-
-
-def _progress(total: int, verbose: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="search", unit="trial", disable=not verbose, leave=True)
-
-
+# ================================================================== the search
 def random_search(
     model: Any,
     space: Mapping[str, Any],
@@ -639,12 +556,11 @@ def random_search(
     ``space`` and score each on validation data.
 
     Args:
-        model: an estimator (cloned per trial, ``set_params(**params)``; its ``random_state``
-            is kept unless it is None, then each trial gets its own seed), a seed model
-            (re-created per trial from its constructor arguments with the trial's parameters
-            overriding; ``epochs`` may also be searched) or a callable ``train(params)``
-            returning a history dict with a final "score" (it is also given ``random_state=``,
-            ``X_train=``, ``y_train=``, ``X_val=``, ``y_val=`` when it takes those keywords).
+        model: an estimator, a seed model or a callable (see the module's docstring). An
+            estimator's ``random_state`` is kept unless it is None, then each trial gets its own
+            seed; a seed model may also have ``epochs`` searched; a callable ``train(params)``
+            is also given ``random_state=``, ``X_train=``, ``y_train=``, ``X_val=``, ``y_val=``
+            when it takes those keywords.
         space: name -> :func:`log_uniform` / :func:`uniform` / list of choices / any
             ``scipy.stats`` distribution. Trials are drawn by scikit-learn's
             ``ParameterSampler(space, n_iter=n_trials, random_state=random_state)``.
@@ -654,8 +570,8 @@ def random_search(
         n_trials: how many parameter draws to try.
         validation_fraction: share held out for validation when ``X_val`` is None.
         X_val, y_val: explicit validation data (then all of X, y is used for training).
-        random_state: seeds the draws, the split and the trials' seeds; None draws one
-            (kept in the result's ``random_state``).
+        random_state: seeds the draws, the split and the trials' seeds; None draws one with
+            ``check_random_state`` (kept in the result's ``random_state``).
         n_jobs: trials run in this many local processes (joblib's loky backend; -1: one per
             CPU). With a GPU backend ("cupy", "torch:cuda") it is forced to the number of
             visible GPUs, one trial at a time per GPU, each chunk of trials given its device
@@ -664,7 +580,7 @@ def random_search(
             trials run on that Dask cluster through joblib's dask backend. With a GPU backend
             each worker thread runs one chunk of trials on its default device, so start one
             single-threaded worker per GPU (dask-cuda's ``LocalCUDACluster`` does).
-        verbose: show a progress bar over completed trials.
+        verbose: report progress (joblib's messages on stderr) as trials complete.
         fit_params: extra keyword arguments for every ``fit`` (or callable) call, e.g.
             ``{"epochs": 50}`` for a seed model.
         score_name: what the score is, for tables and plot titles (default: "val acc" for
@@ -682,50 +598,46 @@ def random_search(
 
     Raises:
         RuntimeError: every trial failed (the message carries the first error).
+
+    Example:
+        >>> from xpnet import MLPClassifier
+        >>> result = random_search(MLPClassifier(max_iter=20), {"alpha": log_uniform(1e-6, 1e-2),
+        ...                        "learning_rate_init": [1e-3, 1e-2]}, X, y, n_trials=10,
+        ...                        n_jobs=2, random_state=0)  # doctest: +SKIP
+        >>> print(result.format_table(3))  # doctest: +SKIP
     """
     space = _check_space(space)
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ValueError(f"n_trials={n_trials!r} must be a positive integer, e.g. n_trials=20")
-    if random_state is None:
-        random_state = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    n_trials = check_positive("n_trials", n_trials, integer=True)
+    if random_state is None:  # drawn here, and kept in the result so that it can be rerun
+        random_state = int(check_random_state(None).randint(2**31 - 1))
     elif isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral) \
             or random_state < 0:
         raise TypeError(f"random_state={random_state!r} must be a non-negative int or None; "
                         f"pass e.g. random_state=0")
-    random_state = int(random_state)
-    n_jobs = _check_n_jobs(n_jobs)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs={n_jobs!r} must be a non-zero integer: 1 runs trials here, "
+                         f"k > 1 in k processes, -1 in one process per CPU")
     runner, kind, backend = _make_runner(model, space, fit_params or {}, epoch_scores)
-    data = _split(model, kind, X, y, X_val, y_val, validation_fraction, random_state)
+    data = _split(model, kind, X, y, X_val, y_val, validation_fraction, int(random_state))
 
-    trials = _draw(space, int(n_trials), random_state)
-    seeds = [_trial_seed(random_state, i) for i in range(len(trials))]
-    owned = False
-    if client is not None:
-        client, owned = _dask_client(client)
-    try:
-        tasks, n_jobs = _tasks(trials, seeds, backend if kind != "callable" else None, n_jobs,
-                               client)
-        results: list[dict[str, Any] | None] = [None] * len(trials)
-        bar = _progress(len(trials), verbose)
-        try:
-            for chunk in _execute(runner, tasks, data, n_jobs, client):
-                for res in chunk:
-                    results[res["index"]] = res
-                bar.update(len(chunk))
-        finally:
-            bar.close()
-    finally:
-        if owned:
-            client.close()
-    done = [r for r in results if r is not None]
-    if len(done) != len(trials):  # a worker lost a task without an error: should not happen
-        raise RuntimeError(f"only {len(done)} of {len(trials)} trials came back from the workers")
+    sampler = ParameterSampler(space, n_iter=n_trials, random_state=int(random_state))
+    trials = [{k: _plain(v) for k, v in params.items()} for params in sampler]
+    seeds = [_trial_seed(int(random_state), i) for i in range(len(trials))]
+    with _dask_client(client) as client:
+        tasks, n_jobs = _tasks(trials, seeds, backend, int(n_jobs), client)
+        config: dict[str, Any] = {"backend": "loky"} if client is None else {
+            "backend": "dask", "client": client,
+            "scatter": [d for d in data if d is not None] or None}
+        with parallel_config(**config):
+            chunks = Parallel(n_jobs=n_jobs, verbose=10 if verbose else 0)(
+                delayed(_run_chunk)(runner, chunk, *data) for chunk in tasks)
+    done = sorted((r for chunk in chunks for r in chunk), key=lambda r: r["index"])
     errors = [r["error"] for r in done]
     if all(e is not None for e in errors):
         raise RuntimeError(f"all {len(done)} trials failed; the first (trial 0, params "
                            f"{done[0]['params']}) raised {errors[0]}")
-    classify = _is_classifier(model, kind, y if y_val is None else y_val)
     if score_name is None:
+        classify = _is_classifier(model, kind, y if y_val is None else y_val)
         score_name = "score" if kind == "callable" else ("val acc" if classify else "val R^2")
     return SearchResult(
         params=[r["params"] for r in done],
@@ -734,9 +646,14 @@ def random_search(
         errors=errors,
         seeds=[r["seed"] for r in done],
         seconds=[r["seconds"] for r in done],
-        random_state=random_state,
+        random_state=int(random_state),
         score_name=score_name,
     )
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python scalars (readable, JSON-friendly); other values unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
@@ -758,8 +675,6 @@ def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
             or not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1), "
                          f"e.g. 0.2, or pass X_val and y_val")
-    from sklearn.model_selection import train_test_split
-
     stratify = y if _is_classifier(model, kind, y) else None
     try:
         X_train, X_v, y_train, y_v = train_test_split(
@@ -773,8 +688,16 @@ def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
 
 # ================================================================== command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``xpnet search``'s options to ``parser`` (seed 003's search by default)."""
+    """Add ``xpnet search``'s options to ``parser`` (seed 003's search by default).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_arguments(parser)
+        >>> parser.parse_args(["--trials", "5"]).trials
+        5
+    """
     from .datasets import DATASETS
+    from .estimators import SOLVERS
 
     parser.add_argument("--dataset", default="digits",
                         help=f"one of {', '.join(DATASETS)} (default: digits); the search "
@@ -785,6 +708,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=50, help="epochs per trial (default: 50)")
     parser.add_argument("--hidden", default="100,100",
                         help="hidden layer sizes, comma-separated (default: 100,100)")
+    parser.add_argument("--solver", default="sgd", choices=SOLVERS,
+                        help="the MLPClassifier's optimizer (default: sgd, as seed 003)")
     parser.add_argument("--lr", nargs=2, type=float, default=(1e-6, 1e-2),
                         metavar=("LOW", "HIGH"),
                         help="log-uniform learning-rate range (default: 1e-6 1e-2)")
@@ -802,62 +727,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-state", type=int, default=0,
                         help="seed of the draws, the split and the trials (default: 0)")
     parser.add_argument("--backend", default="numpy",
-                        help="array backend: numpy, torch, cupy, torch:cuda, ... (default: numpy)")
-
-
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in str(text).split(",") if s.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"--hidden={text!r} must be positive integers separated by commas, "
-                         f"e.g. --hidden 100,100")
-    return sizes
+                        help=f"array backend: one of {', '.join(BACKEND_NAMES)}, optionally "
+                             f"with ':device' such as torch:cuda (default: numpy)")
 
 
 def _cli_data(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     from .datasets import load_dataset
 
-    name = str(args.dataset).lower().replace("-", "_")
-    kw: dict[str, Any] = {}
-    if args.train_size is not None:
-        if args.train_size < 2:
-            raise ValueError(f"--train-size={args.train_size} must be at least 2")
-        if name in ("mnist", "fashion_mnist"):
-            kw["n_train"] = args.train_size
-    split = load_dataset(args.dataset, **kw)
-    x, y = split.x_train, split.y_train
-    if args.train_size is not None:
-        x, y = x[:args.train_size], y[:args.train_size]
-    return x, y, split.x_val, split.y_val
+    if args.train_size is not None and args.train_size < 2:
+        raise ValueError(f"--train-size={args.train_size} must be at least 2")
+    split = load_dataset(args.dataset)
+    n = args.train_size  # as ``xpnet train --train-size``: the first N training rows
+    return split.x_train[:n], split.y_train[:n], split.x_val, split.y_val
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """Run ``xpnet search`` from parsed :func:`add_arguments` options; returns the exit code.
 
-    Seed 003's search with an :class:`~xpnet.estimators.MLPClassifier` (plain SGD, mini-batches
-    of 100, ``--epochs`` epochs per trial, scored on the dataset's validation split after every
-    epoch); prints the best ``--top`` trials and writes the grid of curves with ``--plot``.
-    Errors (a bad dataset name, a backend that cannot be had) propagate to the caller.
+    Seed 003's search with an :class:`~xpnet.estimators.MLPClassifier` (``--solver``, plain SGD
+    by default, mini-batches of 100, ``--epochs`` epochs per trial, scored on the dataset's
+    validation split after every epoch); prints the best ``--top`` trials and writes the grid of
+    curves with ``--plot``. Errors (a bad dataset name, a backend that cannot be had) propagate
+    to the caller.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_arguments(parser)
+        >>> run_cli(parser.parse_args(["--trials", "2", "--epochs", "2"]))  # doctest: +SKIP
+        0
     """
     from .estimators import MLPClassifier
 
-    hidden = _parse_hidden(args.hidden)
+    hidden = tuple(check_hidden_sizes("--hidden", args.hidden))
     for name in ("trials", "epochs", "top"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name}={getattr(args, name)} must be a positive integer")
+        check_positive(f"--{name}", getattr(args, name), integer=True)
     x, y, x_val, y_val = _cli_data(args)
-    model = MLPClassifier(hidden_layer_sizes=hidden, solver="sgd", max_iter=args.epochs,
+    model = MLPClassifier(hidden_layer_sizes=hidden, solver=args.solver, max_iter=args.epochs,
                           batch_size=100, backend=args.backend)
     space = {"learning_rate_init": log_uniform(*args.lr),
              "alpha": log_uniform(*args.weight_decay)}
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
         f"{args.n_jobs} local processes" if args.n_jobs != 1 else "this process")
     print(f"random search: {args.trials} trials x {args.epochs} epochs of MLPClassifier"
-          f"{hidden} (sgd) on {args.dataset} ({len(x)} train / {len(x_val)} validation rows), "
-          f"backend={args.backend!r}, random_state={args.random_state}, in {where}",
-          file=sys.stderr)
+          f"{hidden} ({args.solver}) on {args.dataset} ({len(x)} train / {len(x_val)} "
+          f"validation rows), backend={args.backend!r}, random_state={args.random_state}, "
+          f"in {where}", file=sys.stderr)
     result = random_search(model, space, x, y, n_trials=args.trials, X_val=x_val, y_val=y_val,
                            random_state=args.random_state, n_jobs=args.n_jobs,
                            client=args.scheduler, verbose=True, epoch_scores=True)
