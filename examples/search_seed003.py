@@ -9,9 +9,10 @@ digits with random_state=0 the best ten trials have lr 4e-3..9e-3 and reach 0.66
 a run of several CPU-minutes).
 
 Here the trial function is the seed's ``__train(lr, weight_decay)``; xpnet.search draws the
-trials with scikit-learn's ParameterSampler, runs them (``--n-jobs`` local processes, or a
-Dask cluster with ``--scheduler``), prints the best 20 and writes the grid of the best trials'
-accuracy curves (train dashed, validation solid) to ``<out>/search_seed003.png``.
+trials with scikit-learn's ParameterSampler, runs them with joblib (``--n-jobs`` local
+processes, or a Dask cluster with ``--scheduler``), keeps each trial's per-epoch curves, prints
+the best 20 and writes the grid of the best trials' accuracy curves (train dashed, validation
+solid) to ``<out>/search_seed003.png``.
 
     python examples/search_seed003.py                 # digits, 100 trials x 50 epochs
     python examples/search_seed003.py --n-jobs 4      # the same trials in 4 processes
