@@ -501,8 +501,9 @@ def _tasks(trials: list[dict], seeds: list[int], backend: Any, n_jobs: int, clie
     """(chunks of trials, n_jobs): one trial per chunk on CPUs; for GPU backends one chunk per
     GPU, given its device ("cupy:0", "torch:cuda:1", ...), or per Dask worker thread."""
     gpu = _gpu_library(backend)
-    if gpu is None:
-        return [[(i, p, seeds[i], None)] for i, p in enumerate(trials)], n_jobs
+    if gpu is None:  # (one trial runs here: no pool of processes started for it)
+        return [[(i, p, seeds[i], None)] for i, p in enumerate(trials)], (
+            n_jobs if len(trials) > 1 else 1)
     library, pinned = gpu
     if client is not None:  # each worker thread uses its worker's default device
         devices: list[str | None] = [None] * max(1, sum(client.nthreads().values()))
