@@ -292,3 +292,52 @@ def test_predict_from_saved_model(tmp_path, capsys):
     assert main(["predict", "--model-file", str(tmp_path / "missing.npz"), "--input",
                  str(tmp_path / "x.csv")]) == 2
     _assert_one_line_error(capsys.readouterr().err, "missing.npz")
+
+
+def _spy_on(monkeypatch, module, name: str, record: list):
+    """Replace ``module.name`` (a class) by a subclass that records every instance it builds."""
+    real = getattr(module, name)
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            record.append((args, kwargs, self))
+
+    monkeypatch.setattr(module, name, Spy)
+    return real
+
+
+def test_weight_init_names_mean_what_the_library_says(monkeypatch, capsys):
+    """`--weight-init sigmoid` is the library's "sigmoid" rule (LeCun), not Glorot as the
+    command line's own copy of the names once made it."""
+    from xpnet.nn import network
+    from xpnet.nn.init import init_scale
+
+    built: list = []
+    real = _spy_on(monkeypatch, network, "MultiLayerNetExtend", built)
+    assert main(["train", "--model", "multilayer", "--dataset", "breast_cancer", "--epochs",
+                 "1", "--hidden", "8", "--weight-init", "sigmoid", "--no-plot", "--quiet"]) == 0
+    ((args, kwargs, _net),) = built
+    assert kwargs["weight_init_std"] == "sigmoid"  # the name, straight to the library
+    host = get_backend("numpy").to_numpy
+    as_given, lecun = (real(*args, **{**kwargs, "weight_init_std": rule})
+                       for rule in ("sigmoid", "lecun"))
+    np.testing.assert_array_equal(host(as_given.params["W1"]), host(lecun.params["W1"]))
+    assert init_scale("sigmoid", 30, 8) == init_scale("lecun", 30, 8) != \
+        init_scale("glorot", 30, 8)
+    # a name the library does not know is refused with the option's name, before any work
+    assert main(["train", "--weight-init", "uniformish"]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "--weight-init")
+
+
+def test_default_learning_rate_is_the_optimizers(monkeypatch, capsys):
+    """Without --lr each model keeps its own default (here: RMSprop's class default)."""
+    from xpnet.nn import trainer
+    from xpnet.nn.optimizers import OPTIMIZERS
+
+    built: list = []
+    _spy_on(monkeypatch, trainer, "Trainer", built)
+    assert main(["train", "--model", "multilayer", "--optimizer", "rmsprop", "--dataset",
+                 "breast_cancer", "--epochs", "1", "--hidden", "4", "--no-plot", "--quiet"]) == 0
+    ((_args, _kwargs, t),) = built
+    assert t.optimizer.lr == OPTIMIZERS["rmsprop"]().lr

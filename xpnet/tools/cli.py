@@ -4,12 +4,12 @@
 100 units, Adam) on scikit-learn's digits for 30 epochs on the CPU, shows a progress bar,
 prints one metrics line and writes the loss curve to ``xpnet-loss.png``.
 
-Mistakes on the command line (an unknown dataset, a backend that cannot be had here, a learning
-rate <= 0, missing data files) end with ONE line on stderr, ``xpnet: error: <message>``, and
-exit status 2; set ``XPNET_DEBUG=1`` to see the full traceback instead.
-
-This is a host-side edge module: it may import NumPy, and it imports the rest of xpnet lazily
-so that ``xpnet --help`` stays quick.
+The choices come from the library's own tables (activations, initializers, optimizers,
+datasets, backends) and the values are checked by the library's own validators, under the
+option's name; only the model kinds (:data:`MODELS`) are the command line's own table.
+Mistakes (an unknown dataset, a backend that cannot be had here, a learning rate <= 0,
+missing data files) end with ONE line on stderr, ``xpnet: error: <message>``, and exit status
+2; set ``XPNET_DEBUG=1`` to see the full traceback instead.
 """
 
 from __future__ import annotations
@@ -18,34 +18,56 @@ import argparse
 import importlib
 import os
 import platform
+import shlex
 import sys
 import textwrap
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser", "CLIError", "MODELS", "SEED_MODELS", "OPTIMIZERS"]
+from ..backends import BACKEND_NAMES, get_backend
+from ..backends.validation import check_fraction, check_hidden_sizes, check_positive
+from ..edges import datasets
+from ..nn.init import INITIALIZERS, auto_rule, init_scale
+from ..nn.layers import ACTIVATIONS
+from ..nn.optimizers import OPTIMIZERS
+from . import machine
+
+__all__ = ["main", "build_parser", "CLIError", "ModelKind", "MODELS", "SEED_MODELS",
+           "OPTIMIZERS"]
 
 PROG = "xpnet"
 
-#: ``--model`` choices; the last four are the seeds' binary networks (breast cancer only)
-MODELS = ("mlp", "multilayer", "dual", "random-init", "minibatch", "single")
-SEED_MODELS = ("dual", "random-init", "minibatch", "single")
-#: ``--optimizer`` choices and the learning rate each uses when ``--lr`` is not given
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
-              "rmsprop": 0.001, "adam": 0.001}
-SEED_LR = 0.1
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
-WEIGHT_INITS = ("auto", "he", "xavier", "lecun", "normal", "ones")
-DATASETS = ("breast_cancer", "digits", "fashion_mnist", "mnist")
-_DATASET_ALIASES = {"cancer": "breast_cancer", "breast-cancer": "breast_cancer",
-                    "fashion-mnist": "fashion_mnist", "fashion": "fashion_mnist"}
-#: epochs when ``--epochs`` is not given (the seeds' own numbers for their networks)
-DEFAULT_EPOCHS = {"mlp": 30, "multilayer": 30, "dual": 2000, "random-init": 500,
-                  "minibatch": 100, "single": 500}
-BACKENDS_TO_PROBE = ("numpy", "array_api_strict", "torch", "torch:cuda", "cupy")
+
+@dataclass(frozen=True)
+class ModelKind:
+    """What ``xpnet train --model NAME`` trains, and the defaults the command line gives it."""
+
+    summary: str  # one line of the help
+    epochs: int  # --epochs when not given (the seeds' own numbers for their networks)
+    batch_size: int | None  # --batch-size when not given; None: the full batch
+    seed: bool = False  # one of the seeds' binary networks (breast_cancer, sigmoid, sgd)
+
+
+#: ``--model`` choices: the command line's own table
+MODELS = {
+    "mlp": ModelKind("xpnet.MLPClassifier (scikit-learn style), the default", 30, 32),
+    "multilayer": ModelKind("MultiLayerNetExtend + Trainer (the book's chapter 6); "
+                            "--batchnorm, --dropout", 30, 32),
+    "dual": ModelKind("DualLayer: one sigmoid hidden layer, ones-initialized (seed 001), full "
+                      "batch", 2000, None, seed=True),
+    "random-init": ModelKind("RandomInitNetwork: DualLayer with N(0, 1) initial weights, full "
+                             "batch", 500, None, seed=True),
+    "minibatch": ModelKind("MinibatchNetwork: RandomInitNetwork trained on mini-batches "
+                           "(--batch-size)", 100, 32, seed=True),
+    "single": ModelKind("SingleLayer: logistic regression, full batch", 500, None, seed=True),
+}
+SEED_MODELS = tuple(name for name, kind in MODELS.items() if kind.seed)
+#: backends ``xpnet env`` probes: every library, and PyTorch's GPU as its own line
+BACKENDS_TO_PROBE = (*BACKEND_NAMES, "torch:cuda")
 
 #: exceptions from xpnet that become one line on stderr (exit 2) instead of a traceback
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, ImportError,
@@ -66,12 +88,7 @@ Set XPNET_DEBUG=1 to get a traceback instead of the one-line error messages.
 
 TRAIN_EPILOG = """\
 models:
-  mlp          xpnet.MLPClassifier (scikit-learn style), the default
-  multilayer   MultiLayerNetExtend + Trainer (the book's chapter 6); --batchnorm, --dropout
-  dual         DualLayer: one sigmoid hidden layer, ones-initialized (seed 001), full batch
-  random-init  RandomInitNetwork: DualLayer with N(0, 1) initial weights, full batch
-  minibatch    MinibatchNetwork: RandomInitNetwork trained on mini-batches (--batch-size)
-  single       SingleLayer: logistic regression, full batch
+{models}
   The last four are the seeds' binary networks: they train on breast_cancer only, with
   plain gradient descent and sigmoid units.
 
@@ -131,78 +148,43 @@ def _print_error(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- argument types
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+def _number(text: str) -> int | float:
+    """The text as an int when it is one, else as a float."""
+    for kind in (int, float):
+        with suppress(ValueError):
+            return kind(text)
+    raise ValueError(f"expected a number, got {text!r}")
+
+
+def _checked(flag: str, check: Callable[..., Any], parse: Callable[[str], Any] = _number,
+             **kwargs: Any) -> Callable[[str], Any]:
+    """An argparse type: ``check(flag, parse(text), **kwargs)``, a validator of
+    :mod:`xpnet.backends.validation`, so its message names the option and the fix."""
+    def convert(text: str) -> Any:
+        try:
+            return check(flag, parse(text), **kwargs)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return convert
+
+
+def _weight_init(flag: str, text: str) -> str | float:
+    """"auto", an initializer's name or a standard deviation, checked by ``xpnet.nn.init``."""
+    value: str | float = text.strip().lower()
+    if value != "auto":
+        with suppress(ValueError):
+            value = float(value)
+        init_scale(value, 1, 1, flag)  # raises ValueError/TypeError naming the option
     return value
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r} (e.g. 0.15)")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        sizes = ()
-    if not sizes or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive layer sizes such as 100 or 256,128, got {text!r}")
-    return sizes
 
 
 def _dataset(text: str) -> str:
-    key = text.strip().lower()
-    return _DATASET_ALIASES.get(key, key.replace("-", "_"))
+    """Dashes as underscores, so ``fashion-mnist`` reads as ``fashion_mnist``."""
+    return text.strip().lower().replace("-", "_")
 
 
-def _weight_init(text: str) -> str | float:
-    key = text.strip().lower()
-    if key in WEIGHT_INITS or key in ("glorot", "kaiming", "relu", "sigmoid"):
-        return {"glorot": "xavier", "kaiming": "he", "relu": "he", "sigmoid": "xavier"}.get(key,
-                                                                                           key)
-    try:
-        value = float(key)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(WEIGHT_INITS)} or a standard deviation such as 0.01, "
-            f"got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"a standard deviation must be > 0, got {text!r}")
-    return value
+def _names(table: Any) -> str:
+    return ", ".join(table)
 
 
 # ------------------------------------------------------------------------------- the parser
@@ -219,7 +201,8 @@ def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description=_wrap("xpnet: readable neural networks written once against the Python "
                           "Array API; the same code trains on NumPy, CuPy, PyTorch and "
                           "array_api_strict."))
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {machine.version('xpnet')}")
     sub = parser.add_subparsers(dest="_command", metavar="COMMAND", title="commands",
                                 parser_class=_Parser)
     _add_train(sub)
@@ -237,9 +220,10 @@ def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _add_train(sub: Any) -> None:
+    models = "\n".join(f"  {name:<12} {kind.summary}" for name, kind in MODELS.items())
     p = sub.add_parser(
         "train", help="train a network on a dataset and plot its loss curve",
-        formatter_class=_Formatter, epilog=TRAIN_EPILOG,
+        formatter_class=_Formatter, epilog=TRAIN_EPILOG.format(models=models),
         description=_wrap("Train a network, print one line of metrics (train/val/test "
                           "accuracy, time) and write the loss curve as a PNG. With no options: "
                           "an MLP with one hidden layer of 100 units, Adam, 30 epochs on "
@@ -247,57 +231,63 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(_handler=_train)
     g = p.add_argument_group("what to train")
     g.add_argument("--model", choices=MODELS, default="mlp", help="network to train")
-    g.add_argument("--dataset", type=_dataset, choices=DATASETS,
+    g.add_argument("--dataset", type=_dataset, choices=tuple(datasets.DATASETS),
                    help="dataset, split into train / validation / test (default: digits; "
                         "breast_cancer for the seed models)")
-    g.add_argument("--train-size", type=_positive_int, metavar="N",
-                   help="use only the first N training samples (quick runs on MNIST)")
+    g.add_argument("--train-size", type=_checked("--train-size", check_positive, integer=True),
+                   metavar="N", help="use only the first N training samples (quick runs on MNIST)")
     g.add_argument("--data-dir", metavar="DIR",
                    help="directory holding the MNIST / Fashion-MNIST IDX files")
     g.add_argument("--download", action="store_true",
                    help="download missing MNIST / Fashion-MNIST files (checked against their "
                         "published digests)")
-    g.add_argument("--hidden", type=_hidden, metavar="SIZES",
+    g.add_argument("--hidden", type=_checked("--hidden", check_hidden_sizes, parse=str),
+                   metavar="SIZES",
                    help="hidden layer sizes, comma separated, e.g. 256,128 (default: 100; "
                         "the seed models take one size, default 10)")
     g.add_argument("--activation", choices=ACTIVATIONS,
                    help="hidden activation (default: relu; sigmoid for the seed models)")
-    g.add_argument("--weight-init", type=_weight_init, default="auto", metavar="RULE",
-                   help="initial weights: auto (he for relu, xavier otherwise), he, xavier, "
-                        "lecun, normal, ones or a standard deviation such as 0.01")
+    g.add_argument("--weight-init", type=_checked("--weight-init", _weight_init, parse=str),
+                   default="auto", metavar="RULE",
+                   help=f"initial weights: auto (by the activation: {auto_rule('relu')} for "
+                        f"relu, {auto_rule('tanh')} otherwise), "
+                        f"{_names(INITIALIZERS)} or a standard deviation such as 0.01")
     g = p.add_argument_group("how to train")
-    g.add_argument("--epochs", type=_positive_int,
-                   help="passes over the training data (default: 30 for mlp/multilayer; the "
-                        "seeds' numbers for their networks: dual 2000, random-init 500, "
-                        "minibatch 100, single 500)")
-    g.add_argument("--batch-size", type=_positive_int, metavar="N",
-                   help="mini-batch size (default: 32; dual, random-init and single train on "
-                        "the full batch)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS,
+    g.add_argument("--epochs", type=_checked("--epochs", check_positive, integer=True),
+                   help="passes over the training data (default: " + ", ".join(
+                       f"{name} {kind.epochs}" for name, kind in MODELS.items()) + ")")
+    g.add_argument("--batch-size", type=_checked("--batch-size", check_positive, integer=True),
+                   metavar="N", help="mini-batch size (default: " + ", ".join(
+                       f"{name} {kind.batch_size or 'the full batch'}"
+                       for name, kind in MODELS.items()) + ")")
+    g.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS,
                    help="update rule (default: adam; the seed models use plain sgd)")
-    g.add_argument("--lr", type=_positive_float, metavar="RATE",
-                   help="learning rate (default: sgd 0.1, momentum/nesterov/adagrad 0.01, "
-                        "rmsprop/adam 0.001; 0.1 for the seed models)")
-    g.add_argument("--l2", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
+    g.add_argument("--lr", type=_checked("--lr", check_positive), metavar="RATE",
+                   help="learning rate (default: the model's own: the optimizer class's "
+                        "default for multilayer, learning_rate_init for mlp, the seeds' 0.1)")
+    g.add_argument("--l2", type=_checked("--l2", check_positive, allow_zero=True), default=0.0,
+                   metavar="LAMBDA",
                    help="L2 penalty strength: weight_decay_lambda, l2 of the seed models, "
                         "scikit-learn's alpha for mlp")
-    g.add_argument("--l1", type=_nonnegative_float, default=0.0, metavar="LAMBDA",
-                   help="L1 penalty strength (scaled like --l2)")
+    g.add_argument("--l1", type=_checked("--l1", check_positive, allow_zero=True), default=0.0,
+                   metavar="LAMBDA", help="L1 penalty strength (scaled like --l2)")
     g.add_argument("--batchnorm", action="store_true",
                    help="batch normalization before each hidden activation (mlp, multilayer)")
-    g.add_argument("--dropout", type=_fraction, default=0.0, metavar="RATIO",
+    g.add_argument("--dropout", type=_checked("--dropout", check_fraction), default=0.0,
+                   metavar="RATIO",
                    help="inverted dropout ratio after each hidden activation (mlp, multilayer)")
-    g.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+    g.add_argument("--early-stopping", metavar="PATIENCE",
+                   type=_checked("--early-stopping", check_positive, integer=True),
                    help="stop after PATIENCE epochs without improvement on validation data "
                         "and keep the best weights (multilayer: the validation split; mlp: "
                         "10%% of the training data held out, as scikit-learn does)")
     g.add_argument("--seed", type=int, default=0, help="random seed for weights and shuffling")
     g = p.add_argument_group("where it runs")
     g.add_argument("--backend", default="numpy", metavar="NAME",
-                   help="numpy, torch, torch:cuda, cupy, array_api_strict, ... (any backend= "
-                        "string xpnet accepts)")
-    g.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="floating dtype of weights and activations")
+                   help=f"{_names(BACKEND_NAMES)}, optionally with a device (torch:cuda, ...): "
+                        f"any backend= string xpnet accepts")
+    g.add_argument("--dtype", default="float32",
+                   help="floating dtype of weights and activations: float32 or float64")
     g = p.add_argument_group("output")
     g.add_argument("--plot", default="xpnet-loss.png", metavar="PATH",
                    help="where to write the loss-curve PNG")
@@ -362,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error("missing command: choose one of train, bench, search, predict, env "
                      "(see 'xpnet --help')")
         return 2
+    args.command = " ".join([PROG, *map(shlex.quote, argv)])  # recorded by bench and search
     debug = os.environ.get("XPNET_DEBUG", "") not in ("", "0")
     try:
         return int(handler(args) or 0)
@@ -381,11 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------------------------- train
 def _resolve(args: argparse.Namespace) -> None:
     """Fill the per-model defaults and reject options the chosen model cannot honour."""
-    model = args.model
-    seed_model = model in SEED_MODELS
+    model, kind = args.model, MODELS[args.model]
     if args.dataset is None:
-        args.dataset = "breast_cancer" if seed_model else "digits"
-    if seed_model:
+        args.dataset = "breast_cancer" if kind.seed else "digits"
+    if kind.seed:
         if args.dataset != "breast_cancer":
             raise CLIError(f"--model {model} is one of the seeds' binary networks and trains on "
                            f"--dataset breast_cancer only (got {args.dataset}); use --model mlp "
@@ -394,9 +384,10 @@ def _resolve(args: argparse.Namespace) -> None:
             ("--batchnorm", args.batchnorm), ("--dropout", args.dropout > 0),
             ("--early-stopping", args.early_stopping is not None),
             ("--optimizer", args.optimizer not in (None, "sgd")),
-            ("--activation", args.activation not in (None, "sigmoid")),
+            ("--activation", args.activation is not None
+             and ACTIVATIONS[args.activation] is not ACTIVATIONS["sigmoid"]),
             ("--weight-init", args.weight_init != "auto"),
-            ("--batch-size", args.batch_size is not None and model != "minibatch"),
+            ("--batch-size", args.batch_size is not None and kind.batch_size is None),
             ("--hidden", args.hidden is not None and (len(args.hidden) != 1
                                                       or model == "single")),
         ) if used]
@@ -405,44 +396,36 @@ def _resolve(args: argparse.Namespace) -> None:
                            f"seeds' networks: sigmoid units, plain gradient descent, one hidden "
                            f"layer); use --model multilayer or --model mlp")
         args.optimizer, args.activation = "sgd", "sigmoid"
-        args.units = 10 if args.hidden is None else args.hidden[0]
-        if args.lr is None:
-            args.lr = SEED_LR
     else:
         args.optimizer = args.optimizer or "adam"
         args.activation = args.activation or "relu"
-        args.hidden = args.hidden or (100,)
-        if args.lr is None:
-            args.lr = DEFAULT_LR[args.optimizer]
+        args.hidden = (100,) if args.hidden is None else tuple(args.hidden)
     if args.epochs is None:
-        args.epochs = DEFAULT_EPOCHS[model]
+        args.epochs = kind.epochs
     if args.batch_size is None:
-        args.batch_size = None if model in ("dual", "random-init", "single") else 32
+        args.batch_size = kind.batch_size
 
 
 def _load_split(args: argparse.Namespace) -> Any:
-    from ..edges.datasets import Split, load_dataset  # noqa: PLC0415
-
     idx_files = args.dataset in ("mnist", "fashion_mnist")
     if not idx_files and (args.data_dir or args.download):
         raise CLIError(f"--data-dir and --download apply to mnist and fashion_mnist only; "
                        f"{args.dataset} ships with scikit-learn")
     extra = {"path": args.data_dir, "download": args.download} if idx_files else {}
     try:
-        split = load_dataset(args.dataset, dtype=args.dtype, **extra)
+        split = datasets.load_dataset(args.dataset, dtype=args.dtype, **extra)
     except FileNotFoundError as err:
         raise CLIError(f"{err} On the command line: --data-dir DIR or --download.") from None
     if args.train_size is not None and args.train_size < len(split.x_train):
         n = args.train_size
-        split = Split(split.x_train[:n], split.y_train[:n], split.x_val, split.y_val,
-                      split.x_test, split.y_test, split.feature_names, split.target_names)
+        split = datasets.Split(split.x_train[:n], split.y_train[:n], split.x_val, split.y_val,
+                               split.x_test, split.y_test, split.feature_names,
+                               split.target_names)
     return split
 
 
 def _train(args: argparse.Namespace) -> int:
     """``xpnet train``: fit, report, plot, save."""
-    from ..backends import get_backend  # noqa: PLC0415
-
     _resolve(args)
     backend = get_backend(args.backend, args.dtype, args.seed)  # fail before loading data
     split = _load_split(args)
@@ -456,7 +439,7 @@ def _train(args: argparse.Namespace) -> int:
           f"val_acc={score(split.x_val, split.y_val):.4f} "
           f"test_acc={score(split.x_test, split.y_test):.4f} time={seconds:.1f}s", flush=True)
     if not args.no_plot:
-        from ..edges.plot import plot_history  # noqa: PLC0415
+        from ..edges.plot import plot_history  # noqa: PLC0415 - matplotlib only when plotting
 
         path = plot_history(result["history"], args.plot,
                             title=f"{args.model} on {args.dataset} ({backend.spec})")
@@ -471,47 +454,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-_CURVES = ("loss", "val_loss", "train_acc", "val_acc", "test_acc", "val_score")
-
-
-def _curves(history: Any) -> dict[str, list[float]]:
-    """The plottable per-epoch curves of a history mapping (drops ``lr`` and duplicates)."""
-    out = {k: list(history[k]) for k in _CURVES if k in history and len(history[k])}
-    if "val_acc" in out:
-        out.pop("val_score", None)
-    return out
+def _optional(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that were given (None: leave the model's own default)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _fit_mlp(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model mlp: xpnet.MLPClassifier."""
     from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
 
+    from ..edges.estimators import ACTIVATIONS as ESTIMATOR_ACTIVATIONS  # noqa: PLC0415
     from ..edges.estimators import MLPClassifier  # noqa: PLC0415
 
-    params: dict[str, Any] = dict(
-        hidden_layer_sizes=args.hidden, activation=_estimator_activation(args.activation),
-        solver=args.optimizer, alpha=args.l2, l1=args.l1, learning_rate_init=args.lr,
-        max_iter=args.epochs, batchnorm=args.batchnorm, dropout=args.dropout,
-        backend=args.backend, dtype=args.dtype, verbose=not args.quiet,
-        random_state=args.seed)
-    if args.batch_size is not None:
-        params["batch_size"] = args.batch_size
-    if args.weight_init != "auto":
-        params["weight_init"] = args.weight_init
-    if args.early_stopping is not None:
-        params["early_stopping"] = True
-        params["n_iter_no_change"] = args.early_stopping
-    est = MLPClassifier(**params)
+    # the estimator takes scikit-learn's name of the same activation layer ("logistic")
+    activation = next((name for name in ESTIMATOR_ACTIVATIONS
+                       if ACTIVATIONS.get(name) is ACTIVATIONS[args.activation]),
+                      args.activation)
+    est = MLPClassifier(
+        hidden_layer_sizes=args.hidden, activation=activation, solver=args.optimizer,
+        alpha=args.l2, l1=args.l1, max_iter=args.epochs, batchnorm=args.batchnorm,
+        dropout=args.dropout, weight_init=args.weight_init, backend=args.backend,
+        dtype=args.dtype, verbose=not args.quiet, random_state=args.seed,
+        early_stopping=args.early_stopping is not None,
+        **_optional(learning_rate_init=args.lr, batch_size=args.batch_size,
+                    n_iter_no_change=args.early_stopping))
     with warnings.catch_warnings():
         # reaching max_iter is what --epochs asked for, not news
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         est.fit(split.x_train, split.y_train)
-    return {"model": est, "history": _curves(est.history_), "epochs": int(est.n_iter_),
+    return {"model": est, "history": est.history_, "epochs": int(est.n_iter_),
             "score": lambda x, y: float(est.score(x, y))}
-
-
-def _estimator_activation(name: str) -> str:
-    return {"sigmoid": "logistic"}.get(name, name)
 
 
 def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
@@ -519,9 +491,7 @@ def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
     from ..nn.trainer import Trainer  # noqa: PLC0415
 
-    init = args.weight_init
-    if init == "auto":
-        init = "he" if args.activation == "relu" else "xavier"
+    init = auto_rule(args.activation) if args.weight_init == "auto" else args.weight_init
     n_classes = int(max(split.y_train.max(), split.y_val.max(), split.y_test.max())) + 1
     net = MultiLayerNetExtend(
         split.x_train.shape[1], list(args.hidden), n_classes, activation=args.activation,
@@ -531,11 +501,11 @@ def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
         random_state=args.seed)
     trainer = Trainer(net, split.x_train, split.y_train, split.x_test, split.y_test,
                       epochs=args.epochs, mini_batch_size=args.batch_size,
-                      optimizer=args.optimizer, optimizer_param={"lr": args.lr},
+                      optimizer=args.optimizer, optimizer_param=_optional(lr=args.lr),
                       verbose=not args.quiet, x_val=split.x_val,
                       t_val=split.y_val, patience=args.early_stopping)
     history = trainer.train()
-    return {"model": net, "history": _curves(history), "epochs": trainer.current_epoch,
+    return {"model": net, "history": history, "epochs": trainer.current_epoch,
             "score": net.accuracy}
 
 
@@ -543,21 +513,18 @@ def _fit_seed_model(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model dual / random-init / minibatch / single: the seeds' networks."""
     from ..nn import seed_models  # noqa: PLC0415
 
-    common = dict(learning_rate=args.lr, l1=args.l1, l2=args.l2, backend=args.backend,
-                  dtype=args.dtype, random_state=args.seed)
-    if args.model == "single":
-        model = seed_models.SingleLayer(**common)
-    elif args.model == "minibatch":
-        model = seed_models.MinibatchNetwork(args.units, args.batch_size, **common)
-    else:
-        cls = seed_models.DualLayer if args.model == "dual" else seed_models.RandomInitNetwork
-        model = cls(args.units, **common)
+    cls = {"single": seed_models.SingleLayer, "dual": seed_models.DualLayer,
+           "random-init": seed_models.RandomInitNetwork,
+           "minibatch": seed_models.MinibatchNetwork}[args.model]
+    model = cls(l1=args.l1, l2=args.l2, backend=args.backend, dtype=args.dtype,
+                random_state=args.seed, **_optional(
+                    learning_rate=args.lr, batch_size=args.batch_size,
+                    units=None if args.hidden is None else args.hidden[0]))
     if not args.quiet:
         print(f"training {type(model).__name__} for {args.epochs} epochs ...", flush=True)
     model.fit(split.x_train, split.y_train, x_val=split.x_val, y_val=split.y_val,
               epochs=args.epochs)
-    history = {"loss": model.losses, "val_loss": model.val_losses}
-    return {"model": model, "history": _curves(history), "epochs": len(model.losses),
+    return {"model": model, "history": model.history, "epochs": len(model.losses),
             "score": model.score}
 
 
@@ -587,65 +554,21 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _host(x: Any) -> Any:
-    from ..backends import get_backend  # noqa: PLC0415
-
     return get_backend("numpy").to_numpy(x)
 
 
 # ------------------------------------------------------------------------------------ env
-def _version(dist: str = "xpnet") -> str:
-    if dist == "xpnet":
-        try:
-            from .. import __version__  # noqa: PLC0415
-
-            return __version__
-        except ImportError:  # pragma: no cover
-            pass
-    try:
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _blas() -> str:
-    """The BLAS NumPy was built with, and its thread count, when cheap to find out."""
-    import numpy as np  # noqa: PLC0415
-
-    text = "unknown BLAS"
-    try:
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        text = f"{info.get('name', '?')} {info.get('version', '')}".strip()
-    except Exception:  # noqa: BLE001 - older NumPy or an unusual build: not worth failing on
-        pass
-    try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            text += f", {pools[0].get('num_threads')} threads"
-    except Exception:  # noqa: BLE001,S110
-        pass
-    return text
-
-
 def _env(args: argparse.Namespace) -> int:
     """``xpnet env``: versions and which backends (and datasets) this machine has."""
-    import numpy as np  # noqa: PLC0415
-
-    from ..backends import get_backend  # noqa: PLC0415
-    from ..edges.datasets import data_dirs  # noqa: PLC0415
-
-    print(f"xpnet             {_version()}")
-    print(f"python            {platform.python_version()} ({platform.python_implementation()}) "
+    versions = machine.versions()
+    print(f"xpnet             {versions['xpnet']}")
+    print(f"python            {versions['python']} ({platform.python_implementation()}) "
           f"on {platform.platform()}")
-    print(f"numpy             {np.__version__} ({_blas()})")
-    for dist in ("array-api-compat", "array-api-strict", "torch", "cupy-cuda12x", "cupy-cuda13x",
-                 "numba", "scikit-learn", "matplotlib", "tqdm", "joblib", "dask"):
-        version = _version(dist)
-        if version != "not installed" or dist in ("array-api-compat", "torch"):
-            print(f"{dist:<17} {version}")
+    print(f"numpy             {versions['numpy']} ({machine.blas_summary()})")
+    for dist in machine.DISTRIBUTIONS:
+        if dist not in ("xpnet", "numpy") and (dist in versions or dist in (
+                "array-api-compat", "torch")):
+            print(f"{dist:<17} {versions.get(dist, 'not installed')}")
     print("backends:")
     for name in BACKENDS_TO_PROBE:
         try:
@@ -656,10 +579,12 @@ def _env(args: argparse.Namespace) -> int:
             status = f"available (device {backend.device_name}; kernels: {backend.ops.describe()})"
         print(f"  {name:<17} {status}")
     print("datasets:")
-    print("  breast_cancer     available (scikit-learn)")
-    print("  digits            available (scikit-learn)")
-    for name, directory in (("mnist", "mnist"), ("fashion_mnist", "fashion-mnist")):
-        found = [d for d in data_dirs(directory)
+    for name in datasets.DATASETS:
+        if name not in ("mnist", "fashion_mnist"):
+            print(f"  {name:<17} available (scikit-learn)")
+            continue
+        directory = name.replace("_", "-")
+        found = [d for d in datasets.data_dirs(directory)
                  if any((d / f).is_file() for f in ("train-images-idx3-ubyte",
                                                      "train-images-idx3-ubyte.gz"))]
         status = (f"found in {found[0]}" if found else
