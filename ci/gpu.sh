@@ -5,8 +5,9 @@
 #      missing CuPy or GPU a failure, never a skip (tests/conftest.py); torch:cuda is required
 #      too,
 #   3. record the GPU benchmarks: benchmarks/run_gpu.py runs
-#        xpnet bench --backends cupy,torch:cuda,numpy --workload large-mlp --vs-peers --json ...
-#      (then fashion-mlp and seed-dual) and writes benchmarks/results/gpu-<device>.{json,md,png}.
+#        python benchmarks/peers.py --backends cupy,torch:cuda,numpy --workload large-mlp --json ...
+#      (xpnet bench with the peers of benchmarks/peers.py added; then fashion-mlp and seed-dual)
+#      and writes benchmarks/results/gpu-<device>.{json,md,png}.
 # Extra arguments go to run_gpu.py (e.g. --repeats 3). XPNET_CUPY_EXTRA=cuda13 installs the
 # CUDA 13 CuPy wheel instead.
 set -euo pipefail
