@@ -108,7 +108,7 @@ def test_the_curves_are_views_of_one_history(cancer, digits):
     trainer = xpnet.Trainer(net, digits.x_train, digits.y_train, digits.x_test, digits.y_test,
                             epochs=2, verbose=False)
     trainer.train()
-    assert trainer.train_loss_list is trainer.history["loss"]
+    assert trainer.train_loss_list is trainer.history.iter_loss  # per iteration, as the book
     assert trainer.test_acc_list is trainer.history["test_acc"]
     for model in (clf, dual, trainer):
         assert plot.history_of(model) is (getattr(model, "history_", None) or model.history)

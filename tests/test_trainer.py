@@ -104,7 +104,7 @@ def test_one_record_per_epoch_with_1347_samples_and_batch_100(rng):
     trainer.train()
     assert trainer.iter_per_epoch == 14
     assert len(trainer.train_acc_list) == len(trainer.test_acc_list) == 4
-    assert len(trainer.train_loss_list) == 4
+    assert len(trainer.train_loss_list) == 4 * 14 == trainer.current_iter  # one per iteration
     assert len(trainer.history["loss"]) == len(trainer.history["lr"]) == 4
     for values in (trainer.train_acc_list, trainer.test_acc_list, trainer.train_loss_list):
         assert all(type(v) is float for v in values)

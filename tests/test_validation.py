@@ -553,7 +553,8 @@ def test_python_lists_work_everywhere(backend_name):
     net = _net(backend_name)
     trainer = xpnet.Trainer(net, xl, yl, xl, yl, epochs=2, mini_batch_size=8, verbose=False)
     trainer.train()
-    assert len(trainer.train_loss_list) == 2
+    assert len(trainer.history["loss"]) == 2
+    assert len(trainer.train_loss_list) == 2 * trainer.iter_per_epoch  # one per iteration
     assert isinstance(net.predict(xl), np.ndarray) and net.predict(xl).shape == (N, 2)
     assert 0.0 <= net.accuracy(xl, yl) <= 1.0
 

@@ -92,6 +92,9 @@ class MultiLayerNetExtend(Saveable):
                  dtype: Any = "float32", random_state: int | None = None) -> None:
         self.input_size = check_positive("input_size", input_size, integer=True)
         self.output_size = check_positive("output_size", output_size, integer=True)
+        if isinstance(hidden_size_list, str):  # "100,100" is the command line's spelling
+            raise TypeError(f"hidden_size_list={hidden_size_list!r} must be a list of layer "
+                            f"widths; pass e.g. hidden_size_list=[100, 100]")
         self.hidden_size_list = check_hidden_sizes("hidden_size_list", hidden_size_list)
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = check_choice("activation", activation, L.ACTIVATIONS)

@@ -56,6 +56,8 @@ class History(dict):
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
         self.diverged = False
+        #: the training loss of every iteration (mini-batch step) of the networks' epochs
+        self.iter_loss: list[float] = []
 
     def add(self, **values: float) -> None:
         """Append one value to each named curve."""
@@ -79,7 +81,8 @@ class History(dict):
     def to_config(self) -> dict[str, Any]:
         """JSON-ready form (for model files)."""
         return {"curves": {k: list(v) for k, v in self.items()}, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch, "diverged": self.diverged}
+                "stopped_epoch": self.stopped_epoch, "diverged": self.diverged,
+                "iter_loss": list(self.iter_loss)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> History:
@@ -98,6 +101,7 @@ class History(dict):
                 raise TypeError(f"history {key}={value!r} must be an integer or null")
             setattr(history, key, value)
         history.diverged = bool(config.get("diverged", False))
+        history.iter_loss = [float(v) for v in config.get("iter_loss", [])]
         return history
 
 
@@ -197,14 +201,25 @@ class Trainer:
         self.train_size = int(self.x_train.shape[0])
         self.iter_per_epoch = max(math.ceil(self.train_size / self.batch_size), 1)
         self.max_iter = self.epochs * self.iter_per_epoch
-        self.current_epoch = 0
+        self.current_epoch = self.current_iter = 0
         self.history = History() if history is None else history
+        self._pending: list[tuple[dict[str, Any], Any, float]] = []  # epochs not synced yet
+        self._open: tuple[Any, Any, int, Any] | None = None  # train_step's unfinished epoch
+        self._iter_losses: Any = None
+        self._last_good: Any = None
+        self._good_epoch = 0
 
     # ------------------------------------------------------------------ the book's lists
     @property
     def train_loss_list(self) -> list[float]:
-        """The training loss of each epoch (a view of ``history["loss"]``)."""
-        return self.history.curve("loss")
+        """The training loss of each iteration, as in the book: a view of
+        ``history.iter_loss`` (the per-epoch mean is ``history["loss"]``).  While a
+        :meth:`train_step` epoch is unfinished it is a copy that includes that epoch's steps so
+        far (read from the device then)."""
+        if self._open is None:
+            return self.history.iter_loss
+        _, losses, i, _ = self._open
+        return self.history.iter_loss + self.network.backend.to_numpy(losses[:i]).tolist()
 
     @property
     def train_acc_list(self) -> list[float]:
@@ -241,31 +256,92 @@ class Trainer:
             return xd, net.backend.asarray(t, name=t_name)
         return xd, net._t(t, t_name)
 
-    # ------------------------------------------------------------------ one epoch
+    # ------------------------------------------------------------------ one iteration, one epoch
+    def _batch(self, i: int, order: Any) -> tuple[Any, Any]:
+        """Mini-batch ``i`` of the epoch whose sample order is ``order`` (None: data order)."""
+        x, t, bs, n = self.x_train, self.t_train, self.batch_size, self.train_size
+        start, stop = i * bs, min((i + 1) * bs, n)
+        if order is None:
+            return x[start:stop, ...], t[start:stop, ...]
+        idx = order[start:stop]
+        xp = self.network.xp
+        return xp.take(x, idx, axis=0), xp.take(t, idx, axis=0)
+
+    def _step(self, xb: Any, tb: Any, losses: Any, i: int) -> Any:
+        """One iteration: gradient of the batch, one flat optimizer step; the batch's loss
+        (before the step) goes to ``losses[i]`` on the device.  Returns the loss."""
+        net = self.network
+        loss, grad = net.flat_gradient(xb, tb)
+        self.optimizer.update({"flat": net.flat}, {"flat": grad})
+        losses[i] = loss
+        self.current_iter += 1
+        return loss
+
+    def _new_epoch(self) -> tuple[Any, Any]:
+        """(sample order, a device buffer for the epoch's per-iteration losses)."""
+        backend = self.network.backend
+        order = backend.permutation(self.train_size) if self.shuffle else None
+        return order, backend.xp.zeros((self.iter_per_epoch,), dtype=backend.dtype,
+                                       device=backend.device)
+
     def _run_epoch(self) -> Any:
         """One pass over the training data; the mean training loss as a 0-d device array.
 
-        A model with its own ``train_epoch`` (the seed models) runs it; a network runs the
-        mini-batch loop here, one flat optimizer step per batch.
+        A model with its own ``train_epoch`` (the seed models) runs it; a network runs its
+        ``iter_per_epoch`` iterations here, keeping their losses in ``self._iter_losses``.
         """
         net = self.network
         own_epoch = getattr(net, "train_epoch", None)
         if own_epoch is not None:
+            self._iter_losses = None
             return own_epoch(self.x_train, self.t_train)
-        xp, x, t, bs, n = net.xp, self.x_train, self.t_train, self.batch_size, self.train_size
-        opt, params = self.optimizer, {"flat": net.flat}
-        order = net.backend.permutation(n) if self.shuffle else None
+        order, losses = self._new_epoch()
         loss_sum = 0.0
-        for start in range(0, n, bs):
-            if order is None:
-                xb, tb = x[start:min(start + bs, n), ...], t[start:min(start + bs, n), ...]
-            else:
-                idx = order[start:min(start + bs, n)]
-                xb, tb = xp.take(x, idx, axis=0), xp.take(t, idx, axis=0)
-            loss, grad = net.flat_gradient(xb, tb)
-            opt.update(params, {"flat": grad})
-            loss_sum = loss_sum + loss * xb.shape[0]
-        return loss_sum / n
+        for i in range(self.iter_per_epoch):
+            xb, tb = self._batch(i, order)
+            loss_sum = loss_sum + self._step(xb, tb, losses, i) * xb.shape[0]
+        self._iter_losses = losses
+        return loss_sum / self.train_size
+
+    def train_step(self) -> None:
+        """One iteration with the book's meaning: one mini-batch step, its loss appended to
+        ``train_loss_list``.  After ``iter_per_epoch`` steps the epoch is recorded (its
+        accuracies, History, the finiteness check) with one host sync; the losses reach the
+        host then, or when ``train_loss_list`` is read.  A model with its own epoch (the
+        seed models) runs one whole epoch per call.
+
+        Example:
+            >>> import numpy as np, xpnet
+            >>> net = xpnet.MultiLayerNet(4, [8], 2, random_state=0)
+            >>> trainer = xpnet.Trainer(net, np.eye(4), np.arange(4) % 2, epochs=1,
+            ...                         mini_batch_size=2, verbose=False)
+            >>> trainer.train_step(); trainer.current_iter, len(trainer.train_loss_list)
+            (1, 1)
+        """
+        self._begin()
+        if getattr(self.network, "train_epoch", None) is not None:
+            self._close_epoch(self._run_epoch())
+            return
+        if self._open is None:
+            self._open = (*self._new_epoch(), 0, 0.0)
+        order, losses, i, loss_sum = self._open
+        xb, tb = self._batch(i, order)
+        loss_sum = loss_sum + self._step(xb, tb, losses, i) * xb.shape[0]
+        self._open = (order, losses, i + 1, loss_sum)
+        if i + 1 == self.iter_per_epoch:
+            self._open = None
+            self._iter_losses = losses
+            self._close_epoch(loss_sum / self.train_size)
+
+    def _close_epoch(self, loss: Any) -> list[dict[str, float]] | None:
+        """Queue the finished epoch; every ``check_every`` epochs (and at the last one) sync
+        and commit the queue.  Returns the committed records (None: not yet, or diverged)."""
+        self.current_epoch += 1
+        self._pending.append(({"loss": loss, **self._epoch_metrics()}, self._iter_losses,
+                              self.optimizer.lr))
+        if self.current_epoch % self.check_every and self.current_epoch < self.epochs:
+            return None
+        return self._commit()
 
     def _epoch_metrics(self) -> dict[str, Any]:
         """This epoch's evaluations as 0-d device arrays (no sync yet)."""
@@ -277,85 +353,92 @@ class Trainer:
         if self.evaluate and net.is_classifier:
             k = min(self.evaluate_sample_num_per_epoch or self.train_size, self.train_size)
             pending["train_acc"] = net.evaluate(self.x_train[:k, ...], self.t_train[:k, ...])[1]
-            if self.x_test is not None:
+            if self.x_test is not None:  # the whole test set unless a sample size is given
                 kt = min(self.evaluate_sample_num_per_epoch or self.x_test.shape[0],
                          self.x_test.shape[0])
                 pending["test_acc"] = net.evaluate(self.x_test[:kt, ...],
                                                    self.t_test[:kt, ...])[1]
         return pending
 
-    def _sync(self, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:
-        """The pending epochs' numbers as Python floats, with one host sync for all of them
-        and a NaN probe of the weights: (records, whether the weights are finite).  An
-        epoch's loss is computed before its last step, so only the probe sees that step."""
-        backend = self.network.backend
+    def _commit(self) -> list[dict[str, float]] | None:
+        """Bring the queued epochs' numbers to the host in one sync, with a NaN probe of the
+        weights (an epoch's loss is computed before its last step: only the probe sees that
+        step).  Finite: append them to the History and remember these weights as the last
+        good ones.  Not: restore the last good weights, warn or raise, and return None."""
+        net, history = self.network, self.history
+        backend = net.backend
         xp = backend.xp
-        values = [v for record in pending for v in record.values()]
-        values.append(self.network.nonfinite_probe())
-        stacked = xp.stack([xp.reshape(xp.asarray(v, dtype=backend.dtype, device=backend.device),
-                                       ()) for v in values])
-        floats = [float(v) for v in backend.to_numpy(stacked)]
+        queued, self._pending = self._pending, []
+        scalars = [v for record, _, _ in queued for v in record.values()]
+        scalars.append(net.nonfinite_probe())
+        parts = [xp.stack([xp.reshape(xp.asarray(v, dtype=backend.dtype, device=backend.device),
+                                      ()) for v in scalars])]
+        parts += [losses for _, losses, _ in queued if losses is not None]
+        floats = backend.to_numpy(xp.concat(parts)).tolist()
         records, offset = [], 0
-        for record in pending:
+        for record, _, _ in queued:
             records.append(dict(zip(record, floats[offset:offset + len(record)], strict=True)))
             offset += len(record)
-        return records, math.isfinite(floats[-1])
+        iterations = floats[len(scalars):]
+        bad = next((i for i, r in enumerate(records) if not math.isfinite(r["loss"])), None)
+        if bad is not None or not math.isfinite(floats[len(scalars) - 1]):
+            net.set_state(self._last_good)
+            history.diverged = True
+            self._diverged(self._good_epoch + (len(records) if bad is None else bad + 1),
+                           None if bad is None else records[bad]["loss"], self._good_epoch)
+            return None
+        for record, (_, _, lr) in zip(records, queued, strict=True):
+            history.add(**record, lr=lr)
+        history.iter_loss.extend(iterations)
+        self._last_good, self._good_epoch = net.get_state(), self.current_epoch
+        return records
 
-    # ------------------------------------------------------------------ the loop
-    def train(self) -> History:
-        """Train for ``epochs`` (or until early stopping); returns the History."""
-        net, history = self.network, self.history
+    def _begin(self) -> None:
+        """Before the first step: rebind the book's ``params`` and bind the optimizer."""
+        if self._last_good is not None:
+            return
+        net = self.network
         if hasattr(net, "params_are_bound") and not net.params_are_bound():
             net.rebind()
         bind = getattr(self.optimizer, "bind", None)
         if bind is not None:
             bind(net.backend)
+        self._last_good, self._good_epoch = net.get_state(), self.current_epoch
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> History:
+        """Train for ``epochs`` (or until early stopping); returns the History."""
+        net, history = self.network, self.history
         history.best_epoch = history.stopped_epoch = None  # how THIS call ends
         history.diverged = False
+        self._last_good = None
+        self._begin()
         lr0 = self.optimizer.lr
         best_value, best_state, wait = math.inf, None, 0
-        last_good, good_epoch = net.get_state(), 0
         monitor = self.monitor
         if monitor in ("val_acc", "val_score"):  # the validation score, whichever it is
             monitor = "val_acc" if net.is_classifier else "val_score"
-        sign = -1.0 if monitor != "loss" and monitor != "val_loss" else 1.0
-        pending: list[dict[str, Any]] = []  # device values of the epochs since the last sync
-        rates: list[float] = []
+        sign = 1.0 if monitor in ("loss", "val_loss") else -1.0
         bar = _progress(self.epochs, self.verbose)
         try:
             for epoch in bar:
                 if self.lr_schedule is not None:
                     self.optimizer.lr = float(self.lr_schedule(lr0, epoch, self.epochs))
-                rates.append(self.optimizer.lr)
-                pending.append({"loss": self._run_epoch(), **self._epoch_metrics()})
-                self.current_epoch = epoch + 1
-                if self.current_epoch % self.check_every and self.current_epoch < self.epochs:
-                    continue
-                records, weights_ok = self._sync(pending)
-                bad = next((i for i, r in enumerate(records) if not math.isfinite(r["loss"])),
-                           None)
-                if bad is not None or not weights_ok:
-                    net.set_state(last_good)
-                    history.diverged = True
-                    at = good_epoch + (len(pending) if bad is None else bad + 1)
-                    self._diverged(at, None if bad is None else records[bad]["loss"],
-                                   good_epoch)
+                records = self._close_epoch(self._run_epoch())
+                if history.diverged:
                     break
-                last_good, good_epoch = net.get_state(), self.current_epoch
-                for record, lr in zip(records, rates, strict=True):
-                    history.add(**record, lr=lr)
-                pending, rates = [], []
-                record = records[-1]
+                if records is None:
+                    continue
                 if self.verbose:
-                    bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()})
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in records[-1].items()})
                 if self.patience is None:
                     continue
-                value = sign * record[monitor]
+                value = sign * records[-1][monitor]
                 if value < best_value - self.min_delta:
                     best_value, wait = value, 0
                     history.best_epoch = self.current_epoch
                     if self.restore_best_weights:
-                        best_state = last_good
+                        best_state = self._last_good
                 else:
                     wait += 1
                     if wait >= self.patience:
