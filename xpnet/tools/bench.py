@@ -796,7 +796,7 @@ def run_cli(args: argparse.Namespace,
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "xpnet bench",
          extra: Sequence[Callable[[Workload, str, int], Contender]] = ()) -> int:
-    """``python -m xpnet.bench [options]``: the same as ``xpnet bench [options]``.
+    """``python -m xpnet.tools.bench [options]``: the same as ``xpnet bench [options]``.
 
     ``prog`` names the command in the help and the recorded command line; ``extra`` adds rows
     (``benchmarks/peers.py`` runs this with the peer implementations).

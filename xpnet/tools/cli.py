@@ -593,5 +593,5 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m xpnet.cli
+if __name__ == "__main__":  # pragma: no cover - python -m xpnet.tools.cli
     raise SystemExit(main())
