@@ -13,12 +13,13 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ..backends import backend_of
+from .state import Saveable
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
            "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]
 
 
-class Optimizer:
+class Optimizer(Saveable):
     """Base class.  ``lr`` may be changed between steps (learning-rate schedules do)."""
 
     def __init__(self, lr: float, fused: bool = True) -> None:
@@ -66,6 +67,47 @@ class Optimizer:
         """Forget the accumulated state (moments, step count)."""
         self.state.clear()
 
+    # ------------------------------------------------------------------ description
+    #: the names of the per-parameter state arrays (their one home: saving reads them here)
+    slots: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments: each is kept as the attribute of the same name."""
+        code = type(self).__init__.__code__
+        names = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+        return {name: getattr(self, name) for name in names}
+
+    def state_values(self) -> dict[str, Any]:
+        return {"keys": list(self.state), "t": dict(getattr(self, "t", {}))}
+
+    def state_arrays(self) -> dict[str, Any]:
+        return {f"{key}.{slot}": arrays[slot] for key, arrays in self.state.items()
+                for slot in self.slots}
+
+    def load_state(self, values: dict[str, Any], children: dict[str, Any]) -> None:
+        """Take the step counts and the state's keys; the arrays follow (zeros until then,
+        shaped by :meth:`init_state` or by the arrays themselves)."""
+        keys, t = values.get("keys", []), values.get("t", {})
+        if children or not isinstance(keys, list) or not isinstance(t, dict) or any(
+                not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in t.values()):
+            raise ValueError(f"optimizer state keys={keys!r}, t={t!r}: expected a list of keys "
+                             f"and non-negative step counts")
+        if hasattr(self, "t"):
+            self.t = {str(k): v for k, v in t.items()}
+        self._keys = [str(k) for k in keys]
+
+    def init_state(self, params: Mapping[str, Any]) -> None:
+        """Zero state for ``params`` (the layout a loaded state must match)."""
+        for key, p in params.items():
+            if self.slots:
+                self._slot(key, p, *self.slots)
+
+    def load_state_arrays(self, arrays: dict[str, Any]) -> None:
+        backend = self.backend
+        for key in getattr(self, "_keys", list(self.state)):
+            self.state[key] = {slot: backend.asarray(arrays[f"{key}.{slot}"], name=key)
+                               for slot in self.slots}
+
 
 class SGD(Optimizer):
     """w <- w - lr g"""
@@ -79,6 +121,8 @@ class SGD(Optimizer):
 
 class Momentum(Optimizer):
     """v <- mu v - lr g;  w <- w + v  (Polyak's heavy ball)"""
+
+    slots = ("v",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
@@ -94,6 +138,8 @@ class Momentum(Optimizer):
 class Nesterov(Optimizer):
     """Nesterov momentum (Sutskever et al. 2013, as in PyTorch's ``nesterov=True``):
     w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g"""
+
+    slots = ("v",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
@@ -111,6 +157,8 @@ class Nesterov(Optimizer):
 class AdaGrad(Optimizer):
     """h <- h + g^2;  w <- w - lr g / (sqrt(h) + eps)"""
 
+    slots = ("h",)
+
     def __init__(self, lr: float = 0.01, eps: float = 1e-7) -> None:
         super().__init__(lr)
         self.eps = eps
@@ -123,6 +171,8 @@ class AdaGrad(Optimizer):
 
 class RMSprop(Optimizer):
     """h <- d h + (1 - d) g^2;  w <- w - lr g / (sqrt(h) + eps)"""
+
+    slots = ("h",)
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-7) -> None:
         super().__init__(lr)
@@ -147,6 +197,8 @@ class Adam(Optimizer):
     weight_decay = 0.0
     #: the backend's Adam kernel (chosen by bind), or None: the Array API code below runs
     fused_adam: Any = None
+
+    slots = ("m", "v")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, fused: bool = True) -> None:
