@@ -198,10 +198,10 @@ def test_binary_cross_entropy_stable_for_large_logits(backend_name):
 
 
 # ---------------------------------------------------------------------- BatchNorm statistics
-def _bn(b, rng, n_features=4):
+def _bn(b, rng, n_features=4, running="average"):
     params = {"gamma": b.asarray(rng.uniform(0.5, 2.0, size=n_features)),
               "beta": b.asarray(rng.normal(size=n_features))}
-    return BatchNormalization(params, "gamma", "beta", momentum=0.9)
+    return BatchNormalization(params, "gamma", "beta", momentum=0.9, running=running)
 
 
 def _skewed_batch(rng, n=32):
@@ -226,9 +226,10 @@ def test_batchnorm_eval_matches_training_after_many_passes(backend_name, rng):
 
 
 def test_batchnorm_running_var_uses_batch_variance(backend_name, rng):
-    """Regression test for seed 003, which updated running_var from the batch mean."""
+    """Regression test for seed 003, which updated running_var from the batch mean (with
+    PyTorch's buffers: 0 and 1 at first, then the moving average from the first step)."""
     b = get_backend(backend_name)
-    bn = _bn(b, rng)
+    bn = _bn(b, rng, running="pytorch")
     xh = _skewed_batch(rng)
     bn.forward(b.asarray(xh), train=True)
     mean = xh.astype(np.float64).mean(axis=0)
@@ -241,6 +242,31 @@ def test_batchnorm_running_var_uses_batch_variance(backend_name, rng):
     gamma, beta = b.to_numpy(bn.params["gamma"]), b.to_numpy(bn.params["beta"])
     expected = (xh - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + bn.eps) * gamma + beta
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_running_statistics_are_right_from_the_first_step(backend_name, rng):
+    """The default running statistics: the batch's own after one step, the plain average of
+    the batches until the moving average takes over (1/k < 1 - momentum), whatever the
+    scale: a batch variance of 1e-6 is not drowned by an initial 1."""
+    b = get_backend(backend_name)
+    bn = _bn(b, rng)
+    batches = [_skewed_batch(rng) * 1e-3 for _ in range(12)]
+    for k, xh in enumerate(batches, start=1):
+        bn.forward(b.asarray(xh), train=True)
+        seen = np.stack([x.astype(np.float64) for x in batches[:k]])
+        if k == 1:
+            np.testing.assert_allclose(b.to_numpy(bn.running_var), seen[0].var(axis=0),
+                                       rtol=1e-4)
+        if k <= 10:  # 1/k >= 1 - momentum: the plain average so far
+            np.testing.assert_allclose(b.to_numpy(bn.running_mean),
+                                       seen.mean(axis=1).mean(axis=0), rtol=1e-4, atol=1e-9)
+            np.testing.assert_allclose(b.to_numpy(bn.running_var),
+                                       seen.var(axis=1).mean(axis=0), rtol=1e-4)
+    assert bn.num_batches_tracked == 12
+    y = b.to_numpy(bn.forward(b.asarray(batches[-1]), train=False))
+    assert np.all(np.abs(y) < 10.0)  # normalized by the small variance, not by 1
+    with pytest.raises(ValueError, match="running='torch'"):
+        BatchNormalization(bn.params, running="torch")
 
 
 # ---------------------------------------------------------------------- Dropout

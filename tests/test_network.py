@@ -185,6 +185,9 @@ def test_get_config_rebuilds(backend_name):
 ])
 def test_init_scale_exact_and_empirical(init, expected):
     assert init_scale(init, 30, 10) == pytest.approx(expected(30, 10), rel=1e-15)
+    if init == "xavier":  # the book's classes give the book's "Xavier": sqrt(1 / fan_in)
+        expected = lambda i, o: math.sqrt(1.0 / i)  # noqa: E731
+        assert init_scale(init, 30, 10, book=True) == pytest.approx(expected(30, 10))
     net = xpnet.MultiLayerNet(400, [300], 2, weight_init_std=init, random_state=0)
     w1 = net.backend.to_numpy(net.params["W1"])
     # 120000 draws: the relative standard error of the std is 0.2 %

@@ -1,7 +1,23 @@
 """Weight initializers by name: the standard deviation each rule gives a layer.
 
-Weights are drawn on the host from the model's seed and moved once (see ``Backend.host_normal``),
-so the same ``random_state`` starts every backend from the same weights.
+The one table of names (aliases map to one rule):
+
+=========================== ================================ ============================
+name                        rule (std of the normal draw)    where
+=========================== ================================ ============================
+"he", "relu", "kaiming"     sqrt(2 / fan_in)                 everywhere
+"lecun", "sigmoid", "tanh"  sqrt(1 / fan_in)                 everywhere
+"glorot"                    sqrt(2 / (fan_in + fan_out))     everywhere
+"xavier"                    sqrt(2 / (fan_in + fan_out))     estimators (Keras' meaning)
+"xavier"                    sqrt(1 / fan_in)                 the book's classes (its "Xavier")
+"normal", "std"             1
+"ones", "zeros", a float    the constant, or that std
+=========================== ================================ ============================
+
+The book's classes (MultiLayerNet, MultiLayerNetExtend and the seed models) pass
+``book=True``, so ``weight_init_std="xavier"`` means what "Deep Learning from Scratch" means.
+Weights are drawn on the host from the model's seed and moved once, so the same
+``random_state`` starts every backend from the same weights.
 """
 
 from __future__ import annotations
@@ -9,16 +25,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INITIALIZERS", "init_scale", "init_weight", "auto_rule"]
+__all__ = ["INITIALIZERS", "BOOK_NAMES", "init_scale", "init_weight", "auto_rule"]
 
 #: accepted names (aliases map to one rule)
 INITIALIZERS = {
     "ones": "ones", "constant": "ones", "zeros": "zeros",
     "normal": "normal", "std": "normal",
-    "xavier": "xavier", "glorot": "xavier",
+    "xavier": "glorot", "glorot": "glorot",
     "lecun": "lecun", "sigmoid": "lecun", "tanh": "lecun",
     "he": "he", "relu": "he", "kaiming": "he",
 }
+
+
+#: where the book's classes give a name another rule than the table above
+BOOK_NAMES = {"xavier": "lecun"}
 
 
 def auto_rule(activation: str) -> str:
@@ -32,7 +52,7 @@ def auto_rule(activation: str) -> str:
     return "he" if activation == "relu" else "xavier"
 
 
-def _rule(init: str | float, name: str) -> str | float:
+def _rule(init: str | float, name: str, book: bool) -> str | float:
     if isinstance(init, bool):
         raise TypeError(f"{name}={init!r} must be a name or a float standard deviation")
     if isinstance(init, (int, float)):
@@ -47,23 +67,28 @@ def _rule(init: str | float, name: str) -> str | float:
             f"{name}={init!r} is not a known initializer; use one of "
             f"{', '.join(sorted(INITIALIZERS))} or a float standard deviation"
         )
-    return INITIALIZERS[key]
+    return BOOK_NAMES[key] if book and key in BOOK_NAMES else INITIALIZERS[key]
 
 
 def init_scale(init: str | float, fan_in: int, fan_out: int,
-               name: str = "weight_init") -> float | str:
-    """Standard deviation of the normal draw for a (fan_in, fan_out) weight.
+               name: str = "weight_init", book: bool = False) -> float | str:
+    """Standard deviation of the normal draw for a (fan_in, fan_out) weight, by the table in
+    the module docstring (``book=True``: the book's meaning of its names).
 
-    "normal": 1; "xavier"/"glorot": sqrt(2 / (fan_in + fan_out)); "lecun"/"sigmoid":
-    sqrt(1 / fan_in); "he"/"relu": sqrt(2 / fan_in); a float is the std itself.
     Returns "ones" or "zeros" for the constant rules.  ``name`` is the argument named in errors.
+
+    Example:
+        >>> init_scale("xavier", 100, 50) == init_scale("glorot", 100, 50)
+        True
+        >>> init_scale("xavier", 100, 50, book=True)
+        0.1
     """
-    rule = _rule(init, name)
+    rule = _rule(init, name, book)
     if isinstance(rule, float):
         return rule
     return {
         "normal": 1.0,
-        "xavier": math.sqrt(2.0 / (fan_in + fan_out)),
+        "glorot": math.sqrt(2.0 / (fan_in + fan_out)),
         "lecun": math.sqrt(1.0 / fan_in),
         "he": math.sqrt(2.0 / fan_in),
     }.get(rule, rule)

@@ -176,23 +176,42 @@ class BatchNormalization(Layer):
     """Per-feature batch normalization (Ioffe & Szegedy 2015).
 
     Training: xhat = (x - mean_B) / sqrt(var_B + eps), y = gamma * xhat + beta, and the running
-    statistics move toward the batch mean and (biased) batch VARIANCE with ``momentum``.
+    statistics move toward the batch mean and (biased) batch VARIANCE.
     Eval: the running statistics replace the batch ones.
     Backward (closed form): dx = (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (N std).
+
+    ``running`` says how the running statistics start:
+
+    - "average" (default): the plain average of the batch statistics seen so far, until that
+      weighs the newest batch less than the moving average would (1/k < 1 - momentum), then
+      the moving average with ``momentum``.  Right from the first step at any weight scale:
+      a batch variance of 1e-6 is the running variance at once.
+    - "pytorch": PyTorch's buffers: mean 0 and variance 1 at first, then the moving average
+      from the first step, so early eval-mode outputs lean on the initial 1 for about
+      1 / (1 - momentum) steps.
+
+    ``num_batches_tracked`` counts the training batches seen (PyTorch's name).
     """
+
+    #: the ways the running statistics can start
+    RUNNING = ("average", "pytorch")
 
     def __init__(self, params: MutableMapping[str, Any], gamma_key: str = "gamma",
                  beta_key: str = "beta", momentum: float = 0.9, eps: float = 1e-5,
                  xp: Any = None, *, grad_buffers: MutableMapping[str, Any] | None = None,
-                 ops: Backend | None = None) -> None:
+                 ops: Backend | None = None, running: str = "average") -> None:
         super().__init__()
         self.params, self.gamma_key, self.beta_key = params, gamma_key, beta_key
         self.momentum, self.eps = momentum, eps
+        if running not in self.RUNNING:
+            raise ValueError(f"running={running!r} must be one of {self.RUNNING}")
+        self.running = running
         gamma = params[gamma_key]
         self.xp = xp = xp or namespace_of(gamma)
         _grad_setup(self, gamma, grad_buffers, ops)
         self.running_mean = xp.zeros_like(gamma)
         self.running_var = xp.ones_like(gamma)
+        self.num_batches_tracked = 0
         self.xhat = self.std = None
 
     def forward(self, x: Any, train: bool = False) -> Any:
@@ -205,9 +224,12 @@ class BatchNormalization(Layer):
         var = xp.mean(xc * xc, axis=0)
         self.std = xp.sqrt(var + self.eps)
         self.xhat = xc / self.std
-        m = self.momentum
-        self.running_mean = m * self.running_mean + (1.0 - m) * mean
-        self.running_var = m * self.running_var + (1.0 - m) * var
+        self.num_batches_tracked += 1
+        w = 1.0 - self.momentum  # the newest batch's weight in the running statistics
+        if self.running == "average":
+            w = max(w, 1.0 / self.num_batches_tracked)
+        self.running_mean = (1.0 - w) * self.running_mean + w * mean
+        self.running_var = (1.0 - w) * self.running_var + w * var
         return gamma * self.xhat + beta
 
     def backward(self, dout: Any) -> Any:

@@ -74,11 +74,16 @@ class MultiLayerNetExtend(Saveable):
         hidden_size_list: units of each hidden layer, e.g. [100, 100].
         output_size: number of classes (or regression outputs).
         activation: "relu", "sigmoid"/"logistic", "tanh" or "identity".
-        weight_init_std: "relu"/"he", "sigmoid"/"lecun", "xavier"/"glorot", "normal", "ones",
-            or a float standard deviation.
+        weight_init_std: "relu"/"he" (sqrt(2/fan_in)), "sigmoid"/"xavier" (the book's Xavier,
+            sqrt(1/fan_in)), "glorot" (sqrt(2/(fan_in+fan_out))), "normal", "ones", or a
+            float standard deviation (the table in :mod:`xpnet.nn.init`).
         weight_decay_lambda: L2 strength; adds lambda/2 * sum(W^2) to the loss.
-        use_dropout, dropout_ratio: inverted dropout after each hidden activation.
-        use_batchnorm: batch normalization before each hidden activation.
+        use_dropout, dropout_ratio: inverted dropout after each hidden activation
+            (``dropout_ration=``, the book's spelling, is accepted too).
+        use_batchnorm: batch normalization before each hidden activation, with the book's
+            eps (1e-6); ``batchnorm_running`` says how its running statistics start (see
+            :class:`~xpnet.nn.layers.BatchNormalization`: "average", right from the first
+            step, or "pytorch", PyTorch's buffers).
         l1: L1 strength; adds l1 * sum|W| to the loss.
         loss: "softmax_cross_entropy" (classification), "mse" or "binary_cross_entropy".
         backend, dtype, random_state: see :func:`xpnet.backend.get_backend`.
@@ -89,7 +94,11 @@ class MultiLayerNetExtend(Saveable):
                  weight_decay_lambda: float = 0, use_dropout: bool = False,
                  dropout_ratio: float = 0.5, use_batchnorm: bool = False, *, l1: float = 0.0,
                  loss: str = "softmax_cross_entropy", backend: Any = "numpy",
-                 dtype: Any = "float32", random_state: int | None = None) -> None:
+                 dtype: Any = "float32", random_state: int | None = None,
+                 batchnorm_running: str = "average", dropout_ration: float | None = None
+                 ) -> None:
+        if dropout_ration is not None:  # the book's keyword
+            dropout_ratio = dropout_ration
         self.input_size = check_positive("input_size", input_size, integer=True)
         self.output_size = check_positive("output_size", output_size, integer=True)
         if isinstance(hidden_size_list, str):  # "100,100" is the command line's spelling
@@ -106,6 +115,8 @@ class MultiLayerNetExtend(Saveable):
         self.use_dropout = bool(use_dropout)
         self.dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
         self.use_batchnorm = bool(use_batchnorm)
+        self.batchnorm_running = check_choice("batchnorm_running", batchnorm_running,
+                                              L.BatchNormalization.RUNNING)
         self.backend: Backend = get_backend(backend, dtype, random_state)
         self.xp = self.backend.xp
         self._build_params()
@@ -123,7 +134,7 @@ class MultiLayerNetExtend(Saveable):
             shapes[f"W{i}"] = (fan_in, fan_out)
             host.append(b.host_init((fan_in, fan_out),
                                     init_scale(self.weight_init_std, fan_in, fan_out,
-                                               "weight_init_std")))
+                                               "weight_init_std", book=True)))
             shapes[f"b{i}"] = (fan_out,)
             host.append(b.host_init((fan_out,), "zeros"))
             if self.use_batchnorm and i < len(sizes) - 1:
@@ -166,7 +177,8 @@ class MultiLayerNetExtend(Saveable):
                                                 **out)
             if self.use_batchnorm:
                 self.layers[f"BatchNorm{i}"] = L.BatchNormalization(
-                    self.params, f"gamma{i}", f"beta{i}", xp=self.xp, **out)
+                    self.params, f"gamma{i}", f"beta{i}", eps=1e-6, xp=self.xp,
+                    running=self.batchnorm_running, **out)
             self.layers[f"Activation_function{i}"] = act(self.xp)
             if self.use_dropout:
                 self.layers[f"Dropout{i}"] = L.Dropout(self.backend, self.dropout_ratio)
@@ -327,14 +339,27 @@ class MultiLayerNetExtend(Saveable):
         xp = self.xp
         return {"flat": xp.asarray(self.flat, copy=True),
                 "running": [(xp.asarray(b.running_mean, copy=True),
-                             xp.asarray(b.running_var, copy=True))
+                             xp.asarray(b.running_var, copy=True), b.num_batches_tracked)
                             for b in self.batchnorm_layers()]}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`get_state` copy in place (views stay valid)."""
         self.flat[...] = state["flat"]
-        for bn, (mean, var) in zip(self.batchnorm_layers(), state["running"], strict=True):
-            bn.running_mean, bn.running_var = mean, var
+        for bn, running in zip(self.batchnorm_layers(), state["running"], strict=True):
+            bn.running_mean, bn.running_var, bn.num_batches_tracked = running
+
+    def state_values(self) -> dict[str, Any]:
+        """How many batches each BatchNorm layer has seen (its running statistics' age)."""
+        return {"batchnorm_batches": [b.num_batches_tracked for b in self.batchnorm_layers()]}
+
+    def load_state(self, values: dict[str, Any], children: dict[str, Any]) -> None:
+        counts = values.get("batchnorm_batches", [])
+        layers = self.batchnorm_layers()
+        if children or not isinstance(counts, list) or len(counts) not in (0, len(layers)) or \
+                any(not isinstance(c, int) or isinstance(c, bool) or c < 0 for c in counts):
+            raise ValueError(f"batchnorm_batches={counts!r} must list {len(layers)} counts")
+        for bn, count in zip(layers, counts):
+            bn.num_batches_tracked = count
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-friendly) that rebuild this architecture."""
@@ -343,7 +368,8 @@ class MultiLayerNetExtend(Saveable):
                 "weight_init_std": self.weight_init_std,
                 "weight_decay_lambda": self.weight_decay_lambda, "use_dropout": self.use_dropout,
                 "dropout_ratio": self.dropout_ratio, "use_batchnorm": self.use_batchnorm,
-                "l1": self.l1, "loss": self.loss_name, "dtype": self.backend.dtype_name}
+                "l1": self.l1, "loss": self.loss_name, "dtype": self.backend.dtype_name,
+                "batchnorm_running": self.batchnorm_running}
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, [self.input_size, *self.hidden_size_list, self.output_size]))
@@ -366,6 +392,6 @@ class MultiLayerNet(MultiLayerNetExtend):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        for key in ("use_dropout", "dropout_ratio", "use_batchnorm"):  # not its arguments
+        for key in ("use_dropout", "dropout_ratio", "use_batchnorm", "batchnorm_running"):
             del config[key]
         return config
