@@ -11,30 +11,22 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import Backend, library_of
+from . import Backend, is_host, namespace_of
 
 __all__ = ["check_features", "check_targets", "check_class_labels", "check_binary_targets",
            "check_lengths", "check_positive", "check_fraction", "check_choice",
-           "check_hidden_sizes", "check_device", "is_host"]
-
-
-def is_host(x: Any) -> bool:
-    """True for host data (NumPy arrays, lists, tuples, scalars)."""
-    return library_of(x) in (None, "numpy")
-
-
-def _describe(x: Any) -> str:
-    shape = getattr(x, "shape", None)
-    return f"shape {tuple(shape)}" if shape is not None else type(x).__name__
+           "check_hidden_sizes", "check_device", "is_host"]  # is_host: backends' own
 
 
 def _host_array(x: Any, name: str, what: str) -> np.ndarray:
-    """``np.asarray(x)`` with a readable error for ragged or unreadable input."""
+    """``np.asarray(x)`` with a readable error for None, ragged or unreadable input."""
+    if x is None:
+        raise ValueError(f"{name} is None; pass {what}")
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as err:
@@ -52,22 +44,16 @@ def _same_device(a: Any, b: Any) -> bool:
     return a == b
 
 
-def check_device(arr: Any, backend: Backend, name: str = "x") -> None:
-    """An array of the model's own library must already be on the model's device."""
-    if backend.device is None:
-        return
+def check_device(x: Any, backend: Backend, name: str = "x", dtype: Any = None) -> Any:
+    """An array of the model's own library, cast to ``dtype`` (default: the model's float
+    dtype); it must already sit on the model's device, and another library's array raises
+    TypeError (never a silent transfer)."""
+    arr = backend.asarray(x, dtype=dtype, name=name)  # TypeError for a foreign library
     dev = getattr(arr, "device", None)
     if not _same_device(dev, backend.device):
         raise ValueError(f"{name} is on device {dev} but the model runs on {backend.spec!r} "
                          f"(device {backend.device_name}); move it first (e.g. "
                          f"x.to_device(...)/x.to(...)) or pass a NumPy array (moved once)")
-
-
-def _to_backend(x: Any, backend: Backend, name: str, dtype: Any = None) -> Any:
-    """``backend.asarray`` plus the device check for arrays of the model's own library."""
-    arr = backend.asarray(x, dtype=dtype, name=name)  # TypeError for a foreign library
-    if not is_host(x):
-        check_device(arr, backend, name)
     return arr
 
 
@@ -93,6 +79,24 @@ def _host_float(host: np.ndarray, backend: Backend, name: str, fix: str) -> np.n
     return cast
 
 
+def _numeric(x: Any, backend: Backend, name: str, what: str, type_fix: str, finite_fix: str,
+             check_shape: Callable[[tuple[int, ...]], None]) -> Any:
+    """Numeric data moved onto ``backend`` once, in the model's float dtype: host data is read,
+    checked (dtype, ``check_shape``, finite values) and cast on the host; arrays of the model's
+    own library are checked where they are, with one reduction."""
+    if not is_host(x):
+        arr = check_device(x, backend, name)
+        check_shape(tuple(arr.shape))
+        if not bool(backend.xp.all(backend.xp.isfinite(arr))):
+            raise ValueError(f"{name} contains NaN or infinity; {finite_fix}")
+        return arr
+    host = _host_array(x, name, what)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has non-numeric dtype {host.dtype}; {type_fix}")
+    check_shape(host.shape)
+    return backend.asarray(_host_float(host, backend, name, finite_fix), name=name)
+
+
 def check_features(x: Any, backend: Backend, name: str = "x",
                    n_features: int | None = None) -> Any:
     """Validate a 2-D finite numeric feature matrix and move it onto ``backend`` once.
@@ -101,24 +105,11 @@ def check_features(x: Any, backend: Backend, name: str = "x",
     of any numeric dtype is cast to the model's float dtype (float64 input to a float32 model
     becomes float32).
     """
-    if x is None:
-        raise ValueError(f"{name} is None; pass a 2-D array of shape (n_samples, n_features)")
-    if is_host(x):
-        host = _host_array(x, name, "a 2-D numeric array of shape (n_samples, n_features)")
-        if host.dtype.kind not in "biuf":
-            raise TypeError(f"{name} has non-numeric dtype {host.dtype}; encode categorical "
-                            f"columns as numbers (e.g. sklearn's OneHotEncoder) and convert "
-                            f"the array to float first")
-        _check_shape(host.shape, name, n_features)
-        host = _host_float(host, backend, name,
-                           "impute or drop those values (e.g. sklearn's SimpleImputer) first")
-        return backend.asarray(host, name=name)
-    arr = _to_backend(x, backend, name)
-    _check_shape(tuple(arr.shape), name, n_features)
-    if not bool(backend.xp.all(backend.xp.isfinite(arr))):
-        raise ValueError(f"{name} contains NaN or infinity; impute or drop those values "
-                         f"before training")
-    return arr
+    return _numeric(x, backend, name, "a 2-D numeric array of shape (n_samples, n_features)",
+                    "encode categorical columns as numbers (e.g. sklearn's OneHotEncoder) and "
+                    "convert the array to float first",
+                    "impute or drop those values (e.g. sklearn's SimpleImputer) first",
+                    lambda shape: _check_shape(shape, name, n_features))
 
 
 def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> None:
@@ -128,11 +119,10 @@ def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> N
                 "; flatten each sample first, e.g. x.reshape(len(x), -1)")
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
                          f"{tuple(shape)}{hint}")
-    if shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples (shape {tuple(shape)}); pass at least one row")
-    if shape[1] == 0:
-        raise ValueError(f"{name} has 0 features (shape {tuple(shape)}); pass at least one "
-                         f"column")
+    for size, what, fix in zip(shape, ("samples", "features"), ("row", "column"), strict=True):
+        if size == 0:
+            raise ValueError(f"{name} has 0 {what} (shape {tuple(shape)}); pass at least one "
+                             f"{fix}")
     if n_features is not None and shape[1] != n_features:
         raise ValueError(f"{name} has {shape[1]} features but the model expects {n_features}; "
                          f"pass data with the same columns the model was built/fitted with")
@@ -168,26 +158,14 @@ def check_targets(y: Any, backend: Backend, name: str = "y",
     With ``n_outputs`` the shape must be (n,) or (n, 1) for one output, (n, n_outputs)
     otherwise.
     """
-    if y is None:
-        raise ValueError(f"{name} is None; pass the targets")
-    if is_host(y):
-        host = _host_array(y, name, "one number per sample")
-        if host.dtype.kind not in "biuf":
-            raise TypeError(f"{name} has non-numeric dtype {host.dtype}; pass numbers (for "
-                            f"class labels use a classifier, e.g. xpnet.MLPClassifier)")
-        if host.size == 0:
-            raise ValueError(f"{name} is empty; pass at least one target")
-        _check_target_shape(host.shape, name, n_outputs)
-        return backend.asarray(_host_float(host, backend, name, "drop those samples"),
-                               name=name)
-    arr = _to_backend(y, backend, name)
-    _check_target_shape(tuple(arr.shape), name, n_outputs)
-    if not bool(backend.xp.all(backend.xp.isfinite(arr))):
-        raise ValueError(f"{name} contains NaN or infinity; drop those samples")
-    return arr
+    return _numeric(y, backend, name, "one number per sample", "pass numbers (for class labels "
+                    "use a classifier, e.g. xpnet.MLPClassifier)", "drop those samples",
+                    lambda shape: _check_target_shape(shape, name, n_outputs))
 
 
 def _check_target_shape(shape: tuple[int, ...], name: str, n_outputs: int | None) -> None:
+    if math.prod(shape) == 0:
+        raise ValueError(f"{name} is empty; pass at least one target")
     if n_outputs is None:
         return
     ok = (len(shape) == 2 and shape[1] == n_outputs) or (n_outputs == 1 and len(shape) == 1)
@@ -225,68 +203,40 @@ def check_class_labels(t: Any, backend: Backend, n_classes: int, name: str = "t"
 
     Returned as int64 labels (1-D) or float one-hot (2-D).
     """
-    if t is None:
-        raise ValueError(f"{name} is None; pass integer class labels")
-    if not is_host(t):
-        return _device_labels(t, backend, n_classes, name)
-    host = _host_array(t, name, f"integer class labels 0..{n_classes - 1}")
-    if host.ndim == 2 and host.shape[1] == n_classes and n_classes > 1:
-        if host.dtype.kind not in "biuf":
-            raise TypeError(f"{name} (one-hot, width {n_classes}) has non-numeric dtype "
-                            f"{host.dtype}; pass 0/1 numbers")
-        return backend.asarray(_host_float(host, backend, name, "drop those samples"),
-                               name=name)
-    if host.ndim == 2 and host.shape[1] == 1:
-        host = host[:, 0]
-    if host.ndim != 1:
-        raise ValueError(f"{name} must be 1-D class labels or one-hot of width {n_classes}, "
-                         f"got {_describe(host)}; pass labels of shape (n_samples,)")
-    if host.size == 0:
-        raise ValueError(f"{name} is empty; pass at least one label")
-    if host.dtype.kind == "f":
-        bad = ~np.isfinite(host) | (host != np.round(host))
-        if bad.any():
-            raise ValueError(f"{name} holds non-integer values (e.g. {host[bad][:3]}); "
-                             f"class labels must be integers 0..{n_classes - 1} (use "
-                             f"xpnet.MLPClassifier for arbitrary labels, or a regression "
-                             f"loss for continuous targets)")
-    elif host.dtype.kind not in "biu":
-        raise TypeError(f"{name} has dtype {host.dtype}; class labels must be integers "
-                        f"0..{n_classes - 1} (xpnet.MLPClassifier accepts any label type)")
-    _check_range(int(host.min()), int(host.max()), n_classes, name)
-    return backend.asarray(host.astype(np.int64), dtype=backend.index_dtype, name=name)
-
-
-def _device_labels(t: Any, backend: Backend, n_classes: int, name: str) -> Any:
-    """Labels already on the model's library: one host sync for range and integrality."""
-    xp = backend.xp
-    arr = _to_backend(t, backend, name, dtype=t.dtype)
-    if arr.ndim == 2 and arr.shape[1] == n_classes and n_classes > 1:
-        onehot = xp.astype(arr, backend.dtype)
-        if not bool(xp.all(xp.isfinite(onehot))):
-            raise ValueError(f"{name} contains NaN or infinity; drop those samples")
-        return onehot
+    arr = (_host_array(t, name, f"integer class labels 0..{n_classes - 1}") if is_host(t)
+           else check_device(t, backend, name, dtype=t.dtype))
+    if arr.ndim == 2 and arr.shape[1] == n_classes and n_classes > 1:  # one-hot rows
+        return _numeric(arr, backend, name, "one-hot rows", f"pass one-hot rows of 0/1 "
+                        f"numbers (width {n_classes})", "drop those samples", lambda shape: None)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    if arr.ndim != 1 or arr.shape[0] == 0:
+    if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D class labels or one-hot of width {n_classes}, "
-                         f"got {_describe(arr)}; pass labels of shape (n_samples,)")
-    as_float = xp.astype(arr, backend.dtype)
+                         f"got shape {tuple(arr.shape)}; pass labels of shape (n_samples,)")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty; pass at least one label")
+    host = is_host(arr)
+    if host and arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}; class labels must be integers "
+                        f"0..{n_classes - 1} (xpnet.MLPClassifier accepts any label type)")
+    # integrality and range in one reduction where the labels are (one sync on a device)
+    xp = namespace_of(arr)
+    as_float = xp.astype(arr, xp.float64 if host else backend.dtype)
     integral = xp.all(xp.logical_and(xp.isfinite(as_float), as_float == xp.round(as_float)))
     lo, hi, ok = (float(v) for v in backend.to_numpy(xp.stack(
-        [xp.min(as_float), xp.max(as_float), xp.astype(integral, backend.dtype)])))
+        [xp.min(as_float), xp.max(as_float), xp.astype(integral, as_float.dtype)])))
     if not ok:
-        raise ValueError(f"{name} holds non-integer values; class labels must be integers "
-                         f"0..{n_classes - 1} (use xpnet.MLPClassifier for arbitrary labels)")
-    _check_range(int(lo), int(hi), n_classes, name)
-    return xp.astype(arr, backend.index_dtype)
-
-
-def _check_range(lo: int, hi: int, n_classes: int, name: str) -> None:
+        values = backend.to_numpy(as_float)
+        bad = values[~np.isfinite(values) | (values != np.round(values))][:3]
+        raise ValueError(f"{name} holds non-integer values (e.g. {bad}); class labels must be "
+                         f"integers 0..{n_classes - 1} (use xpnet.MLPClassifier for arbitrary "
+                         f"labels, or a regression loss for continuous targets)")
     if lo < 0 or hi >= n_classes:
-        raise ValueError(f"{name} holds labels in [{lo}, {hi}] but the model has "
+        raise ValueError(f"{name} holds labels in [{int(lo)}, {int(hi)}] but the model has "
                          f"output_size={n_classes}; labels must be in [0, {n_classes - 1}] "
                          f"(raise output_size or re-encode the labels)")
+    return backend.asarray(arr.astype(np.int64) if host else arr, dtype=backend.index_dtype,
+                           name=name)
 
 
 def check_positive(name: str, value: Any, integer: bool = False, allow_zero: bool = False) -> Any:
