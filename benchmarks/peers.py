@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from xpnet.backends import get_backend
 from xpnet.tools import bench as B
 
 __all__ = ["TorchNative", "Sklearn", "NumpyLoopMLP", "NumpyLoopDual", "torch_native",
@@ -44,20 +45,13 @@ class TorchNative(B.Contender):
     impl = "torch (native)"
 
     def __init__(self, workload: B.Workload, dtype: str, seed: int, device: str) -> None:
-        super().__init__(workload, dtype, seed)
+        # xpnet's torch backend only describes the device (labels, threads, memory probe,
+        # synchronization); the training below is plain PyTorch
+        super().__init__(workload, dtype, seed, get_backend(f"torch:{device}", dtype, seed))
         import torch  # noqa: PLC0415 - only where this peer runs
 
         self.torch = torch
-        self.device_label = B.torch_device_name(torch, torch.device(device))
         self.dev = torch.device(self.device_label)
-        self.backend_label = "torch"
-        self.threads = torch.get_num_threads() if self.dev.type == "cpu" else None
-        self.gemm_key = f"torch:{self.device_label}"
-
-    def probe(self) -> Any:
-        if self.dev.type == "cuda":
-            return B.TorchCudaPeak(self.torch, self.dev)
-        return B.HostPeak()
 
     def setup(self) -> None:
         torch, nn, s = self.torch, self.torch.nn, self.w.sizes
@@ -93,10 +87,6 @@ class TorchNative(B.Contender):
                 loss_sum += loss.detach() * xb.shape[0]
             self.last_loss = float(loss_sum) / n  # one host sync per epoch, like the Trainer
 
-    def sync(self) -> None:
-        if self.dev.type == "cuda":
-            self.torch.cuda.synchronize(self.dev)
-
 
 class Sklearn(B.Contender):
     """scikit-learn's MLPClassifier(solver="adam", alpha=0, tol=0, shuffle=True), max_iter=N
@@ -106,9 +96,7 @@ class Sklearn(B.Contender):
 
     def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
         super().__init__(workload, dtype, seed)
-        self.threads = B.blas_threads()
         self.result_dtype = dtype
-        self.gemm_key = "numpy"
 
     def setup(self) -> None:
         from sklearn.neural_network import MLPClassifier  # noqa: PLC0415
@@ -136,8 +124,6 @@ class NumpyLoopMLP(B.Contender):
 
     def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
         super().__init__(workload, dtype, seed)
-        self.threads = B.blas_threads()
-        self.gemm_key = "numpy"
 
     def setup(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -207,10 +193,6 @@ class NumpyLoopDual(B.Contender):
     validation loss every epoch), with the hidden bias gradient summed over axis 0."""
 
     impl = "numpy (hand-written)"
-
-    def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
-        super().__init__(workload, dtype, seed)
-        self.threads = B.blas_threads()
 
     def setup(self) -> None:
         dt = np.dtype(self.dtype)

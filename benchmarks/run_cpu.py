@@ -48,9 +48,7 @@ class EstimatorRow(B.Contender):
     impl = "xpnet MLPClassifier"
 
     def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
-        super().__init__(workload, dtype, seed)
-        self.threads = B.blas_threads()
-        self.gemm_key = "numpy"
+        super().__init__(workload, dtype, seed)  # NumPy on the host: BLAS threads, NumPy GEMMs
         try:
             from xpnet import MLPClassifier
         except ImportError as err:
@@ -79,7 +77,6 @@ class SeedReferenceRow(B.Contender):
 
     def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
         super().__init__(workload, "float64", seed)  # the seed computes in float64
-        self.threads = B.blas_threads()
 
     def setup(self) -> None:
         from seed001_reference import DualLayer

@@ -49,7 +49,7 @@ def test_bench_custom_mlp_on_each_backend(backend_name):
     row = result["rows"][0]
     _check_row(row, 256)
     assert row["backend"] == backend.name
-    assert row["device"] == B._device_label(backend)
+    assert row["device"] == backend.device_label()
     assert row["dtype"] == "float32"
     assert row["gemm_s_per_epoch"] > 0
     assert math.isclose(row["overhead_s_per_epoch"],
@@ -62,6 +62,20 @@ def test_bench_custom_mlp_on_each_backend(backend_name):
     wl = result["workload"]
     assert (wl["name"], wl["sizes"], wl["samples"], wl["batch_size"], wl["steps_per_epoch"]) == \
         ("custom", [20, 16, 3], 256, 64, 4)
+
+
+def test_backend_describes_itself_for_the_table(backend_name):
+    """Labels, threads, memory probe and device context come from the backend's class."""
+    backend = get_backend(backend_name)
+    probe = backend.memory_probe()
+    with backend.device_context():
+        x = backend.normal((256, 256))
+        backend.sync()
+    assert probe.peak_bytes() >= 0 and probe.method and x.shape == (256, 256)
+    label = backend.device_label()
+    assert label.startswith("cuda:") if backend.is_gpu else label == backend.device_name
+    assert (backend.threads() is None) if backend.is_gpu else backend.threads() >= 1
+    assert backend.compute_key() in ("numpy", f"{backend.name}:{backend.device_label()}")
 
 
 def test_bench_seed_dual_on_each_backend(backend_name):

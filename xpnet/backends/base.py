@@ -7,7 +7,9 @@ its namespace, device, random generator, moves to the host, and its fused kernel
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -180,6 +182,44 @@ class Backend:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, dtype={self.dtype_name!r}, seed={self.seed})"
 
+    # ----------------------------------------------------------------- what benchmarks record
+    def device_label(self) -> str:
+        """The device for tables and benchmark records ("cpu", "cuda:0", "device1")."""
+        return self.device_name
+
+    def compute_key(self) -> str:
+        """The array library and device that do this backend's arithmetic, as one key
+        ("torch:cpu", "cupy:cuda:0", "numpy"): rows with one key share one bare-GEMM timing
+        in ``xpnet bench``."""
+        return f"{self.name}:{self.device_label()}"
+
+    def threads(self) -> int | None:
+        """CPU threads of this backend's kernels: NumPy's BLAS pool (read with threadpoolctl),
+        None where it cannot be told."""
+        try:
+            from threadpoolctl import threadpool_info  # noqa: PLC0415 - optional
+        except ImportError:
+            return None
+        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        numpys = [p for p in blas if "numpy" in p.get("filepath", "")]  # not SciPy's or torch's
+        return int((numpys or blas)[0]["num_threads"]) if blas else None
+
+    def memory_probe(self) -> MemoryProbe:
+        """A probe of this process's peak resident memory from now on: on Linux the
+        high-water mark (``VmHWM``), reset when the probe opens; elsewhere the growth of
+        ``ru_maxrss`` (a lower bound: zero while an earlier peak was higher)."""
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets the high-water mark to the current resident set
+            return MemoryProbe("rss-hwm", _vm_hwm_bytes)
+        except (OSError, ValueError, StopIteration):
+            return MemoryProbe("ru_maxrss-delta", _maxrss_bytes)
+
+    def device_context(self) -> contextlib.AbstractContextManager:
+        """A context in which this backend's device is the current one, for work on arrays
+        made outside its methods; nothing to enter here."""
+        return contextlib.nullcontext()
+
     # ----------------------------------------------------------------- moving data
     def owns(self, x: Any) -> bool:
         """True if ``x`` is an array of this backend's library (used as it is)."""
@@ -283,6 +323,33 @@ class Backend:
     def sum_rows(self, a: Any, out: Any = None) -> Any:
         """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
         return _into(self.xp.sum(a, axis=0), out)
+
+
+class MemoryProbe:
+    """How far a peak of memory use grew since the probe opened (``Backend.memory_probe``).
+
+    ``read()`` gives the peak now, in bytes; ``method`` names what it reads, for records.
+    """
+
+    def __init__(self, method: str, read: Callable[[], int]) -> None:
+        self.method, self._read = method, read
+        self.base = int(read())
+
+    def peak_bytes(self) -> int:
+        """Bytes the peak grew by since the probe opened."""
+        return max(int(self._read()) - self.base, 0)
+
+
+def _vm_hwm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
+
+
+def _maxrss_bytes() -> int:
+    import resource  # noqa: PLC0415 - POSIX only
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB elsewhere
 
 
 def _into(result: Any, out: Any) -> Any:

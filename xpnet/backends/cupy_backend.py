@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Backend, BackendUnavailableError, import_library
+from .base import Backend, BackendUnavailableError, MemoryProbe, import_library
 
 _CUPY_FIX = 'pip install "xpnet[cuda12]" (or "xpnet[cuda13]" for CUDA 13)'
 
@@ -52,6 +52,26 @@ class CupyBackend(Backend):
     @property
     def is_gpu(self) -> bool:
         return True
+
+    def threads(self) -> int | None:
+        """None: CuPy's kernels run on the GPU."""
+        return None
+
+    def memory_probe(self) -> MemoryProbe:
+        """The growth of CuPy's memory pool on this device, emptied when the probe opens (the
+        pool keeps freed blocks, so its total is its peak)."""
+        pool = self._module.get_default_memory_pool()
+        with self.device:
+            pool.free_all_blocks()
+
+        def total_bytes() -> int:
+            with self.device:
+                return pool.total_bytes()
+        return MemoryProbe("cupy-pool-total-bytes", total_bytes)
+
+    def device_context(self) -> Any:
+        """The device: CuPy runs kernels on the current device."""
+        return self.device
 
     @staticmethod
     def to_host(x: Any) -> Any:

@@ -82,6 +82,9 @@ class NumpyBackend(Backend):
                 f"parameters, maximum/where from {self.ELEMENTWISE_MIN_SIZE} elements, "
                 f"softmax cross-entropy")
 
+    def compute_key(self) -> str:
+        return "numpy"
+
     def _from_host(self, arr: np.ndarray) -> Any:
         return arr
 

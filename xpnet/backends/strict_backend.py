@@ -34,6 +34,10 @@ class StrictBackend(Backend):
     def device_name(self) -> str:
         return "cpu" if self.device is None else str(self.device).split("'")[1].lower()
 
+    def compute_key(self) -> str:
+        """"numpy": array_api_strict computes with NumPy underneath."""
+        return "numpy"
+
     @staticmethod
     def to_host(x: Any) -> np.ndarray:
         import array_api_strict  # noqa: PLC0415 - only reached with strict arrays

@@ -4,9 +4,10 @@ functions call torch directly."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from .base import Backend, BackendUnavailableError, import_library, namespace_copy
+from .base import Backend, BackendUnavailableError, MemoryProbe, import_library, namespace_copy
 
 
 class TorchBackend(Backend):
@@ -43,6 +44,25 @@ class TorchBackend(Backend):
     @property
     def is_gpu(self) -> bool:
         return self.device.type == "cuda"
+
+    def device_label(self) -> str:
+        """"cpu" or "cuda:<index>" (a bare "cuda" names the current GPU)."""
+        if self.is_gpu and self.device.index is None:
+            return f"cuda:{self._module.cuda.current_device()}"
+        return str(self.device)
+
+    def threads(self) -> int | None:
+        """torch's intra-op CPU threads; None on a GPU."""
+        return None if self.is_gpu else int(self._module.get_num_threads())
+
+    def memory_probe(self) -> MemoryProbe:
+        """On CUDA the growth of ``torch.cuda.max_memory_allocated`` (its peak is reset when
+        the probe opens); on the CPU the process's peak resident memory."""
+        if not self.is_gpu:
+            return super().memory_probe()
+        self._module.cuda.reset_peak_memory_stats(self.device)
+        return MemoryProbe("torch.cuda.max_memory_allocated",
+                           partial(self._module.cuda.max_memory_allocated, self.device))
 
     @staticmethod
     def to_host(x: Any) -> Any:

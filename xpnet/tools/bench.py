@@ -31,7 +31,6 @@ import gc
 import json
 import math
 import os
-import resource
 import shlex
 import statistics
 import sys
@@ -50,15 +49,16 @@ from .machine import blas_threads, gpu_info, load_average, machine_info, slug
 
 __all__ = [
     "DEFAULT_BACKENDS", "WORKLOADS", "TABLE_COLUMNS", "LEARNING_RATE", "SEED_DUAL_L2",
-    "SEED_DUAL_UNITS", "Workload", "Contender", "SkipRow", "HostPeak", "CupyPeak",
-    "TorchCudaPeak", "make_workload", "bench", "format_table", "write_json", "plot",
-    "gemm_seconds_per_epoch", "torch_device_name", "add_arguments", "run_cli", "main",
+    "SEED_DUAL_UNITS", "Workload", "Contender", "SkipRow", "make_workload", "bench",
+    "format_table", "write_json", "plot", "add_arguments", "run_cli", "main",
     # machine information, kept importable from here (it lives in xpnet.tools.machine)
     "machine_info", "gpu_info", "blas_threads", "slug",
 ]
 
 #: backends timed when none are named (unavailable ones are skipped with a note)
 DEFAULT_BACKENDS = ("numpy", "torch", "cupy", "torch:cuda")
+#: the backend of the speed-up column's reference row ("vs numpy")
+REFERENCE = DEFAULT_BACKENDS[0]
 
 LEARNING_RATE = 1e-3
 SEED_DUAL_L2 = 0.01
@@ -197,82 +197,6 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
     return w
 
 
-# ============================================================================ memory probes
-def _proc_status_kib(key: str) -> int | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    return None
-
-
-class HostPeak:
-    """Peak resident-set growth of this process while the probe is open.
-
-    Linux: resets the high-water mark (``/proc/self/clear_refs``) and reads ``VmHWM`` against
-    the starting ``VmRSS``.  Elsewhere: the growth of ``ru_maxrss`` (a lower bound: zero when
-    an earlier peak was higher).
-    """
-
-    def __init__(self) -> None:
-        self.method = "rss-hwm"
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self.base = _proc_status_kib("VmRSS")
-            if self.base is None:
-                raise OSError
-        except OSError:
-            self.method = "ru_maxrss-delta"
-            self.base = self._maxrss_kib()
-
-    @staticmethod
-    def _maxrss_kib() -> int:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss // 1024 if sys.platform == "darwin" else rss
-
-    def peak_bytes(self) -> int:
-        """Bytes the peak grew by since the probe opened."""
-        if self.method == "rss-hwm":
-            hwm = _proc_status_kib("VmHWM") or self.base
-            return max(hwm - self.base, 0) * 1024
-        return max(self._maxrss_kib() - self.base, 0) * 1024
-
-
-class CupyPeak:
-    """Bytes the CuPy memory pool grew by (the pool keeps freed blocks, so this is its peak)."""
-
-    method = "cupy-pool-total-bytes"
-
-    def __init__(self, cupy: Any, device: Any) -> None:
-        self.cupy, self.device = cupy, device
-        with device:
-            pool = cupy.get_default_memory_pool()
-            pool.free_all_blocks()
-            self.base = pool.total_bytes()
-
-    def peak_bytes(self) -> int:
-        """Bytes the pool grew by since the probe opened."""
-        with self.device:
-            return max(int(self.cupy.get_default_memory_pool().total_bytes()) - self.base, 0)
-
-
-class TorchCudaPeak:
-    """``torch.cuda.max_memory_allocated`` growth since the probe opened."""
-
-    method = "torch.cuda.max_memory_allocated"
-
-    def __init__(self, torch: Any, device: Any) -> None:
-        self.torch, self.device = torch, device
-        torch.cuda.reset_peak_memory_stats(device)
-        self.base = torch.cuda.memory_allocated(device)
-
-    def peak_bytes(self) -> int:
-        """Bytes the allocator's peak grew by since the probe opened."""
-        return max(int(self.torch.cuda.max_memory_allocated(self.device)) - self.base, 0)
-
-
 # ============================================================================ contenders
 class SkipRow(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a contender factory that cannot run here or on this workload; the row is
@@ -282,27 +206,30 @@ class SkipRow(Exception):  # noqa: N818 - a signal, not an error
 class Contender:
     """One row of the table: something set up once, then run for N epochs at a time.
 
-    Subclass it for a custom row (``bench(extra=[factory])``): set ``impl``, ``backend_label``,
-    ``device_label``, ``threads`` and ``gemm_key`` ("numpy", "torch:cpu", "cupy:cuda:0", ...:
-    which bare-GEMM timing its overhead is measured against) in ``__init__``; build models and
-    move data in ``setup``; train ``epochs`` epochs (every sample once, shuffled) in ``run``;
-    wait for queued device work in ``sync``; return a memory probe from ``probe``. Attributes
-    created by ``setup``/``run`` are dropped after the row is measured.
+    Subclass it for a custom row (``bench(extra=[factory])``): set ``impl`` and pass the
+    :class:`Backend` of the array library and device the row computes on (default: NumPy on
+    the host) to ``__init__``; the row's labels, CPU threads, memory probe, synchronization
+    and ``gemm_key`` (which bare-GEMM timing its overhead is measured against) come from it.
+    Build models and move data in ``setup``; train ``epochs`` epochs (every sample once,
+    shuffled) in ``run``.  Attributes created by ``setup``/``run`` are dropped after the row
+    is measured.
     """
 
     impl = "xpnet"
-    #: which bare-GEMM timing applies to this row (same array library and device)
-    gemm_key: str | None = None
 
-    def __init__(self, workload: Workload, dtype: str, seed: int) -> None:
+    def __init__(self, workload: Workload, dtype: str, seed: int,
+                 backend: Backend | None = None) -> None:
         self.w, self.dtype, self.seed = workload, dtype, seed
-        self.backend_label, self.device_label = "numpy", "cpu"
-        self.threads: int | None = None
+        self.backend = backend or get_backend("numpy", dtype, seed)
+        self.backend_label, self.device_label = self.backend.name, self.backend.device_label()
+        self.threads = self.backend.threads()
+        #: rows on one array library and device share one bare-GEMM timing
+        self.gemm_key: str | None = self.backend.compute_key()
         self.note = ""
 
     def probe(self) -> Any:
         """A memory probe opened before ``setup``; its ``peak_bytes()`` is read at the end."""
-        return HostPeak()
+        return self.backend.memory_probe()
 
     def setup(self) -> None:
         """Build the model and move the data (timed as ``setup_s``)."""
@@ -313,7 +240,8 @@ class Contender:
         raise NotImplementedError
 
     def sync(self) -> None:
-        """Wait for queued device work (nothing to wait for on the CPU)."""
+        """Wait for queued device work (before a clock is read)."""
+        self.backend.sync()
 
     def close(self, keep: set[str]) -> None:
         """Drop what ``setup``/``run`` created (device data, models) before the next row."""
@@ -322,52 +250,7 @@ class Contender:
                 delattr(self, key)
 
 
-def torch_device_name(torch: Any, device: Any) -> str:
-    """"cpu" or "cuda:<index>" (a bare "cuda" names the current device)."""
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"cuda:{index}"
-    return str(device)
-
-
-def _device_label(backend: Backend) -> str:
-    if backend.name == "torch":
-        return torch_device_name(backend._module, backend.device)
-    return backend.device_name
-
-
-def _probe_for(backend: Backend) -> Any:
-    if backend.name == "cupy":
-        return CupyPeak(backend._module, backend.device)
-    if backend.name == "torch" and backend.device.type == "cuda":
-        return TorchCudaPeak(backend._module, backend.device)
-    return HostPeak()
-
-
-class _XpnetContender(Contender):
-    """A row that trains with xpnet itself on ``backend``."""
-
-    def __init__(self, workload: Workload, dtype: str, seed: int, backend: Backend) -> None:
-        super().__init__(workload, dtype, seed)
-        self.backend = backend
-        self.backend_label = backend.name
-        self.device_label = _device_label(backend)
-        if not backend.is_gpu:  # CPU threads of the backend's kernels
-            self.threads = (int(backend._module.get_num_threads()) if backend.name == "torch"
-                            else blas_threads())
-        # rows on one array library and device share one bare-GEMM timing
-        # (array_api_strict computes with NumPy underneath)
-        self.gemm_key = ("numpy" if backend.name in ("numpy", "array_api_strict")
-                         else f"{backend.name}:{self.device_label}")
-
-    def probe(self) -> Any:
-        return _probe_for(self.backend)
-
-    def sync(self) -> None:
-        self.backend.sync()
-
-
-class _XpnetMLP(_XpnetContender):
+class _XpnetMLP(Contender):
     """MultiLayerNetExtend + Trainer(optimizer="adam", evaluate=False): the estimator's core."""
 
     def setup(self) -> None:
@@ -391,12 +274,9 @@ class _XpnetMLP(_XpnetContender):
         (self.trainer if epochs == self.trainer.epochs else self.cold).train()
 
 
-class _XpnetDual(_XpnetContender):
-    """xpnet's DualLayer(l2=0.01): seed 001's network through xpnet."""
-
-    def __init__(self, workload: Workload, dtype: str, seed: int, backend: Backend) -> None:
-        super().__init__(workload, dtype, seed, backend)
-        self.gemm_key = None  # full batch through 10 hidden units: no GEMM floor worth timing
+class _XpnetDual(Contender):
+    """xpnet's DualLayer(l2=0.01): seed 001's network through xpnet (no GEMM floor: a full
+    batch through 10 hidden units has none worth timing)."""
 
     def setup(self) -> None:
         from ..nn.seed_models import DualLayer  # noqa: PLC0415
@@ -415,18 +295,21 @@ class _XpnetDual(_XpnetContender):
 
 
 # ============================================================================ bare GEMMs
-class _Gemm(_XpnetContender):
-    """The bare matrix products of an epoch on one library and device (see
-    :func:`gemm_seconds_per_epoch`); timed in the same rounds as the rows."""
+class _Gemm(Contender):
+    """The bare matrix products of an epoch on one library and device, timed in the same
+    rounds as the rows.
+
+    Per step: the gather of the batch's rows, the forward products ``a_i @ W_i`` and the
+    backward ``a_i^T @ d`` (weight gradients) and ``d @ W_i^T`` (input gradients, except the
+    first layer's, which nobody needs), at the workload's batch size, times the steps of an
+    epoch (the last, smaller batch included).  No activations, losses or optimizer.
+    """
 
     impl = "bare GEMMs"
 
-    def _ctx(self) -> Any:
-        return self.backend.device if self.backend.name == "cupy" else contextlib.nullcontext()
-
     def setup(self) -> None:
         b, sizes, bs = self.backend, list(self.w.sizes), self.w.batch_size
-        with self._ctx():
+        with self.backend.device_context():
             self.weights = [b.normal((sizes[i], sizes[i + 1]), 1.0 / math.sqrt(sizes[i]))
                             for i in range(len(sizes) - 1)]
             full, rest = divmod(self.w.samples, bs)
@@ -448,29 +331,13 @@ class _Gemm(_XpnetContender):
                 d = d @ weights[i].T
 
     def run(self, epochs: int) -> None:
-        with self._ctx():
+        with self.backend.device_context():
             for _ in range(epochs):
                 start = 0
                 for n, count in self.plan:
                     for _ in range(count):
                         self._step(start, n)
                         start += n
-
-
-def gemm_seconds_per_epoch(backend: Backend, sizes: Sequence[int], samples: int,
-                           batch_size: int, repeats: int = 3) -> float:
-    """Median time of the bare matrix products of one epoch on ``backend``.
-
-    Per step: the gather of the batch's rows, the forward products ``a_i @ W_i`` and the
-    backward ``a_i^T @ d`` (weight gradients) and ``d @ W_i^T`` (input gradients, except the
-    first layer's, which nobody needs), at the workload's batch size, times the steps of an
-    epoch (the last, smaller batch included).  No activations, losses or optimizer.  One
-    untimed epoch warms up (allocator, thread pools, kernels: a few steps are not enough).
-    """
-    w = dataclasses.replace(WORKLOADS["custom"], name="gemm", sizes=tuple(sizes),
-                            batch_size=batch_size, samples=samples, epochs=1, data="none")
-    row = _measure_all([_Gemm(w, backend.dtype_name, 0, backend)], repeats)[0]
-    return row["seconds_per_epoch"]
 
 
 # ============================================================================ measuring
@@ -549,7 +416,7 @@ def _contenders(w: Workload, specs: Sequence[str], dtype: str, seed: int,
     row_class = _XpnetDual if w.kind == "seed-dual" else _XpnetMLP
     for spec in specs:
         try:
-            rows.append(row_class(w, dtype, seed, get_backend(spec, dtype, random_state=seed)))
+            rows.append(row_class(w, dtype, seed, get_backend(spec, dtype, seed)))
         except BackendUnavailableError as err:
             notes.append(f"{spec}: skipped ({err})")
     for factory in extra:
@@ -624,8 +491,7 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
     n_rows = len(contenders)
     if gemm and w.kind == "mlp":
         for key in dict.fromkeys(c.gemm_key for c in contenders if c.gemm_key):
-            spec = key.replace(":cpu", "")  # "numpy", "torch", "cupy:cuda:0", "torch:cuda:0"
-            contenders.append(_Gemm(w, dtype, random_state, get_backend(spec, dtype, 0)))
+            contenders.append(_Gemm(w, dtype, random_state, get_backend(key, dtype, 0)))
     measured = _measure_all(contenders, repeats, log) if contenders else []
     rows = measured[:n_rows]
     gemm_table = {c.gemm_key: r["seconds_per_epoch"]
@@ -634,7 +500,7 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
         if c.gemm_key in gemm_table:
             row["gemm_s_per_epoch"] = gemm_table[c.gemm_key]
             row["overhead_s_per_epoch"] = row["seconds_per_epoch"] - gemm_table[c.gemm_key]
-    base = next((r for r in rows if r["impl"] == "xpnet" and r["backend"] == "numpy"), None)
+    base = next((r for r in rows if r["impl"] == "xpnet" and r["backend"] == REFERENCE), None)
     for row in rows:
         if base is not None and row["seconds_per_epoch"] > 0:
             row["speedup"] = base["seconds_per_epoch"] / row["seconds_per_epoch"]
