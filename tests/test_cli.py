@@ -249,16 +249,20 @@ def test_subcommand_help(capsys, command):
                        "--batchnorm", "--dropout", "--early-stopping", "--save", "--plot"):
             assert option in out
         assert "(default: digits" in out and "examples:" in out
+    if command == "search":
+        for option in ("--dataset", "--train-size", "--trials", "--epochs", "--hidden",
+                       "--solver", "--lr", "--weight-decay", "--top", "--n-jobs", "--scheduler",
+                       "--plot", "--random-state", "--backend"):
+            assert option in out
 
 
-@pytest.mark.parametrize("command", ["bench", "search"])
-def test_external_subcommands_take_their_module_options(capsys, command):
-    module = pytest.importorskip(f"xpnet.{command}")
-    assert main([command, "--help"]) == 0
+def test_bench_subcommand_takes_the_bench_modules_options(capsys):
+    module = pytest.importorskip("xpnet.bench")
+    assert main(["bench", "--help"]) == 0
     out = capsys.readouterr().out
     import argparse
 
-    reference = argparse.ArgumentParser(prog=f"xpnet {command}")
+    reference = argparse.ArgumentParser(prog="xpnet bench")
     module.add_arguments(reference)
     for action in reference._actions:
         for option in action.option_strings:
@@ -341,3 +345,33 @@ def test_default_learning_rate_is_the_optimizers(monkeypatch, capsys):
                  "breast_cancer", "--epochs", "1", "--hidden", "4", "--no-plot", "--quiet"]) == 0
     ((_args, _kwargs, t),) = built
     assert t.optimizer.lr == OPTIMIZERS["rmsprop"]().lr
+
+
+# --------------------------------------------------------------------------------- search
+def test_search_defaults():
+    from xpnet.tools.cli import build_parser
+
+    args = build_parser().parse_args(["search"])
+    assert (args.dataset, args.trials, args.epochs, args.top, args.n_jobs) == (
+        "digits", 20, 50, 10, 1)
+    assert args.scheduler is None and args.plot is None and args.backend == "numpy"
+    assert tuple(args.lr) == (1e-6, 1e-2) and tuple(args.weight_decay) == (1e-8, 1e-4)
+
+
+def test_search_prints_the_table_and_writes_the_plot(tmp_path, capsys):
+    path = tmp_path / "grid.png"
+    assert main(["search", "--trials", "3", "--epochs", "2", "--top", "2", "--hidden", "8",
+                 "--lr", "1e-2", "1e-1", "--plot", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Best-1 " in out and "Best-2 " in out and "Best-3 " not in out
+    assert "learning_rate_init=" in out and "alpha=" in out
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert main(["search", "--hidden", "8,x"]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "--hidden")
+
+
+def test_xpnet_search_command(capsys):
+    code = main(["search", "--trials", "1", "--epochs", "1", "--hidden", "4", "--top", "1"])
+    assert code == 0 and "Best-1 " in capsys.readouterr().out
+    assert main(["search", "--dataset", "no-such-set", "--trials", "1"]) == 2
+    assert "no-such-set" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -393,17 +392,7 @@ def test_bad_client():
         random_search(flaky, {"a": [1.0]}, n_trials=1, client=3)
 
 
-# ------------------------------------------------------------------ xpnet estimators + CLI
-def test_cli_arguments_defaults():
-    parser = argparse.ArgumentParser()
-    S.add_arguments(parser)
-    args = parser.parse_args([])
-    assert (args.dataset, args.trials, args.epochs, args.top, args.n_jobs) == (
-        "digits", 20, 50, 10, 1)
-    assert args.scheduler is None and args.plot is None and args.backend == "numpy"
-    assert tuple(args.lr) == (1e-6, 1e-2) and tuple(args.weight_decay) == (1e-8, 1e-4)
-
-
+# ------------------------------------------------------------------ xpnet estimators
 def test_epoch_scores_needs_an_estimator_with_partial_fit(cancer):
     x, y = cancer.x_train, cancer.y_train
     with pytest.raises(ValueError, match="estimators with partial_fit only"):
@@ -467,28 +456,3 @@ def test_mlp_invalid_hidden_size_is_recorded(digits_small):
     with pytest.raises(ValueError, match="early stopping"):
         random_search(_mlp(early_stopping=True), {"alpha": [0.1]}, x, y, n_trials=1,
                       epoch_scores=True)
-
-
-def test_run_cli_prints_the_table_and_writes_the_plot(tmp_path, capsys):
-    _mlp()  # skips without xpnet.estimators
-    parser = argparse.ArgumentParser()
-    S.add_arguments(parser)
-    path = tmp_path / "grid.png"
-    args = parser.parse_args(["--trials", "3", "--epochs", "2", "--top", "2", "--hidden", "8",
-                              "--lr", "1e-2", "1e-1", "--plot", str(path)])
-    assert S.run_cli(args) == 0
-    out = capsys.readouterr().out
-    assert "Best-1 " in out and "Best-2 " in out and "Best-3 " not in out
-    assert "learning_rate_init=" in out and "alpha=" in out
-    assert path.read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(ValueError, match="--hidden"):
-        S.run_cli(parser.parse_args(["--hidden", "8,x"]))
-
-
-def test_xpnet_search_command(capsys):
-    _mlp()
-    cli = pytest.importorskip("xpnet.cli")
-    code = cli.main(["search", "--trials", "1", "--epochs", "1", "--hidden", "4", "--top", "1"])
-    assert code == 0 and "Best-1 " in capsys.readouterr().out
-    assert cli.main(["search", "--dataset", "no-such-set", "--trials", "1"]) == 2
-    assert "no-such-set" in capsys.readouterr().err

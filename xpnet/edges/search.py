@@ -31,12 +31,10 @@ counted through :mod:`xpnet.backends`).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import inspect
 import math
 import numbers
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,16 +48,14 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterSampler, train_test_split
 from sklearn.utils import check_random_state
 
-from ..backends import BACKEND_NAMES, Backend, get_backend
-from ..backends.validation import check_hidden_sizes, check_positive
+from ..backends import Backend, get_backend
+from ..backends.validation import check_positive
 from .plot import history_of, plot_grid
 
 __all__ = [
     "SearchResult",
-    "add_arguments",
     "log_uniform",
     "random_search",
-    "run_cli",
     "uniform",
 ]
 
@@ -685,102 +681,3 @@ def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
                          f"stratified ({err}); pass X_val and y_val, or a larger "
                          f"validation_fraction") from err
     return X_train, y_train, X_v, y_v
-
-
-# ================================================================== command line
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``xpnet search``'s options to ``parser`` (seed 003's search by default).
-
-    Example:
-        >>> parser = argparse.ArgumentParser()
-        >>> add_arguments(parser)
-        >>> parser.parse_args(["--trials", "5"]).trials
-        5
-    """
-    from .datasets import DATASETS
-    from .estimators import SOLVERS
-
-    parser.add_argument("--dataset", default="digits",
-                        help=f"one of {', '.join(DATASETS)} (default: digits); the search "
-                             f"scores on its validation split")
-    parser.add_argument("--train-size", type=int, default=None, metavar="N",
-                        help="use only the first N training rows (seed 003 used 500)")
-    parser.add_argument("--trials", type=int, default=20, help="parameter draws (default: 20)")
-    parser.add_argument("--epochs", type=int, default=50, help="epochs per trial (default: 50)")
-    parser.add_argument("--hidden", default="100,100",
-                        help="hidden layer sizes, comma-separated (default: 100,100)")
-    parser.add_argument("--solver", default="sgd", choices=SOLVERS,
-                        help="the MLPClassifier's optimizer (default: sgd, as seed 003)")
-    parser.add_argument("--lr", nargs=2, type=float, default=(1e-6, 1e-2),
-                        metavar=("LOW", "HIGH"),
-                        help="log-uniform learning-rate range (default: 1e-6 1e-2)")
-    parser.add_argument("--weight-decay", nargs=2, type=float, default=(1e-8, 1e-4),
-                        metavar=("LOW", "HIGH"),
-                        help="log-uniform weight-decay (alpha) range (default: 1e-8 1e-4)")
-    parser.add_argument("--top", type=int, default=10, help="rows of the table (default: 10)")
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="local worker processes (-1: one per CPU; default: 1)")
-    parser.add_argument("--scheduler", default=None,
-                        help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 "
-                             '(needs pip install "xpnet[dask]")')
-    parser.add_argument("--plot", default=None, metavar="PATH",
-                        help="write the grid of the best trials' curves to PATH (PNG)")
-    parser.add_argument("--random-state", type=int, default=0,
-                        help="seed of the draws, the split and the trials (default: 0)")
-    parser.add_argument("--backend", default="numpy",
-                        help=f"array backend: one of {', '.join(BACKEND_NAMES)}, optionally "
-                             f"with ':device' such as torch:cuda (default: numpy)")
-
-
-def _cli_data(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
-    from .datasets import load_dataset
-
-    if args.train_size is not None and args.train_size < 2:
-        raise ValueError(f"--train-size={args.train_size} must be at least 2")
-    split = load_dataset(args.dataset)
-    n = args.train_size  # as ``xpnet train --train-size``: the first N training rows
-    return split.x_train[:n], split.y_train[:n], split.x_val, split.y_val
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``xpnet search`` from parsed :func:`add_arguments` options; returns the exit code.
-
-    Seed 003's search with an :class:`~xpnet.estimators.MLPClassifier` (``--solver``, plain SGD
-    by default, mini-batches of 100, ``--epochs`` epochs per trial, scored on the dataset's
-    validation split after every epoch); prints the best ``--top`` trials and writes the grid of
-    curves with ``--plot``. Errors (a bad dataset name, a backend that cannot be had) propagate
-    to the caller.
-
-    Example:
-        >>> parser = argparse.ArgumentParser()
-        >>> add_arguments(parser)
-        >>> run_cli(parser.parse_args(["--trials", "2", "--epochs", "2"]))  # doctest: +SKIP
-        0
-    """
-    from .estimators import MLPClassifier
-
-    hidden = tuple(check_hidden_sizes("--hidden", args.hidden))
-    for name in ("trials", "epochs", "top"):
-        check_positive(f"--{name}", getattr(args, name), integer=True)
-    x, y, x_val, y_val = _cli_data(args)
-    model = MLPClassifier(hidden_layer_sizes=hidden, solver=args.solver, max_iter=args.epochs,
-                          batch_size=100, backend=args.backend)
-    space = {"learning_rate_init": log_uniform(*args.lr),
-             "alpha": log_uniform(*args.weight_decay)}
-    where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
-        f"{args.n_jobs} local processes" if args.n_jobs != 1 else "this process")
-    print(f"random search: {args.trials} trials x {args.epochs} epochs of MLPClassifier"
-          f"{hidden} ({args.solver}) on {args.dataset} ({len(x)} train / {len(x_val)} "
-          f"validation rows), backend={args.backend!r}, random_state={args.random_state}, "
-          f"in {where}", file=sys.stderr)
-    result = random_search(model, space, x, y, n_trials=args.trials, X_val=x_val, y_val=y_val,
-                           random_state=args.random_state, n_jobs=args.n_jobs,
-                           client=args.scheduler, verbose=True, epoch_scores=True)
-    print("=========== Hyper-Parameter Optimization Result ===========")
-    print(result.format_table(args.top))
-    if result.n_failed:
-        print(f"{result.n_failed} of {len(result)} trials failed (their errors are listed)")
-    if args.plot:
-        path = result.plot(args.plot, top=min(20, len(result)))
-        print(f"wrote {path}")
-    return 0

@@ -15,7 +15,6 @@ missing data files) end with ONE line on stderr, ``xpnet: error: <message>``, an
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
 import shlex
@@ -25,16 +24,17 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from ..backends import BACKEND_NAMES, get_backend
 from ..backends.validation import check_fraction, check_hidden_sizes, check_positive
 from ..edges import datasets
+from ..edges.estimators import SOLVERS
 from ..nn.init import INITIALIZERS, auto_rule, init_scale
 from ..nn.layers import ACTIVATIONS
 from ..nn.optimizers import OPTIMIZERS
-from . import machine
+from . import bench, machine
 
 __all__ = ["main", "build_parser", "CLIError", "ModelKind", "MODELS", "SEED_MODELS",
            "OPTIMIZERS"]
@@ -179,8 +179,13 @@ def _weight_init(flag: str, text: str) -> str | float:
 
 
 def _dataset(text: str) -> str:
-    """Dashes as underscores, so ``fashion-mnist`` reads as ``fashion_mnist``."""
-    return text.strip().lower().replace("-", "_")
+    """A name of the library's dataset table; dashes read as underscores (``fashion-mnist``).
+    An unknown name is refused as it was typed."""
+    name = text.strip().lower().replace("-", "_")
+    if name not in datasets.DATASETS:
+        raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; use one of "
+                                         f"{_names(datasets.DATASETS)}")
+    return name
 
 
 def _names(table: Any) -> str:
@@ -188,14 +193,8 @@ def _names(table: Any) -> str:
 
 
 # ------------------------------------------------------------------------------- the parser
-def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The ``xpnet`` argument parser.
-
-    Args:
-        load: names of the subcommands whose options come from another module
-            (``bench``, ``search``) to import now; None imports all of them. ``main`` loads
-            only the one being run, so ``xpnet train`` never imports the others.
-    """
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xpnet`` argument parser."""
     parser = _Parser(
         prog=PROG, formatter_class=_Formatter, epilog=MAIN_EPILOG,
         description=_wrap("xpnet: readable neural networks written once against the Python "
@@ -206,9 +205,11 @@ def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="_command", metavar="COMMAND", title="commands",
                                 parser_class=_Parser)
     _add_train(sub)
-    for name, summary in (("bench", "time training on each backend (CPU and GPU)"),
-                          ("search", "random hyper-parameter search (joblib or Dask)")):
-        _add_external(sub, name, summary, load is None or name in load)
+    p = sub.add_parser("bench", help="time training on each backend (CPU and GPU)",
+                       description="xpnet bench: time training on each backend (CPU and GPU).",
+                       formatter_class=_Formatter)
+    bench.add_arguments(p).set_defaults(_handler=bench.run_cli)
+    _add_search(sub)
     _add_predict(sub)
     env = sub.add_parser("env", help="versions, BLAS and the backends usable on this machine",
                          description=_wrap("Print the xpnet, Python, NumPy/BLAS and "
@@ -217,6 +218,28 @@ def build_parser(load: Sequence[str] | None = None) -> argparse.ArgumentParser:
                          formatter_class=_Formatter)
     env.set_defaults(_handler=_env)
     return parser
+
+
+def _add_data(g: Any, dataset_help: str) -> None:
+    """The options of what ``_load_split`` loads (train and search)."""
+    g.add_argument("--dataset", type=_dataset, metavar="NAME",
+                   help=f"{_names(datasets.DATASETS)}: {dataset_help}")
+    g.add_argument("--train-size", type=_checked("--train-size", check_positive, integer=True),
+                   metavar="N", help="use only the first N training samples (quick runs on MNIST)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding the MNIST / Fashion-MNIST IDX files")
+    g.add_argument("--download", action="store_true",
+                   help="download missing MNIST / Fashion-MNIST files (checked against their "
+                        "published digests)")
+
+
+def _add_where(g: Any) -> None:
+    """--backend and --dtype (train and search)."""
+    g.add_argument("--backend", default="numpy", metavar="NAME",
+                   help=f"{_names(BACKEND_NAMES)}, optionally with a device (torch:cuda, ...): "
+                        f"any backend= string xpnet accepts")
+    g.add_argument("--dtype", default="float32",
+                   help="floating dtype of weights and activations: float32 or float64")
 
 
 def _add_train(sub: Any) -> None:
@@ -231,16 +254,8 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(_handler=_train)
     g = p.add_argument_group("what to train")
     g.add_argument("--model", choices=MODELS, default="mlp", help="network to train")
-    g.add_argument("--dataset", type=_dataset, choices=tuple(datasets.DATASETS),
-                   help="dataset, split into train / validation / test (default: digits; "
-                        "breast_cancer for the seed models)")
-    g.add_argument("--train-size", type=_checked("--train-size", check_positive, integer=True),
-                   metavar="N", help="use only the first N training samples (quick runs on MNIST)")
-    g.add_argument("--data-dir", metavar="DIR",
-                   help="directory holding the MNIST / Fashion-MNIST IDX files")
-    g.add_argument("--download", action="store_true",
-                   help="download missing MNIST / Fashion-MNIST files (checked against their "
-                        "published digests)")
+    _add_data(g, "split into train / validation / test (default: digits; breast_cancer for "
+                 "the seed models)")
     g.add_argument("--hidden", type=_checked("--hidden", check_hidden_sizes, parse=str),
                    metavar="SIZES",
                    help="hidden layer sizes, comma separated, e.g. 256,128 (default: 100; "
@@ -282,12 +297,7 @@ def _add_train(sub: Any) -> None:
                         "and keep the best weights (multilayer: the validation split; mlp: "
                         "10%% of the training data held out, as scikit-learn does)")
     g.add_argument("--seed", type=int, default=0, help="random seed for weights and shuffling")
-    g = p.add_argument_group("where it runs")
-    g.add_argument("--backend", default="numpy", metavar="NAME",
-                   help=f"{_names(BACKEND_NAMES)}, optionally with a device (torch:cuda, ...): "
-                        f"any backend= string xpnet accepts")
-    g.add_argument("--dtype", default="float32",
-                   help="floating dtype of weights and activations: float32 or float64")
+    _add_where(p.add_argument_group("where it runs"))
     g = p.add_argument_group("output")
     g.add_argument("--plot", default="xpnet-loss.png", metavar="PATH",
                    help="where to write the loss-curve PNG")
@@ -297,24 +307,44 @@ def _add_train(sub: Any) -> None:
                    help="no progress bar; print only the metrics line")
 
 
-def _add_external(sub: Any, name: str, summary: str, load: bool) -> None:
-    """A subcommand whose options and runner come from ``xpnet.<name>`` (imported lazily)."""
-    p = sub.add_parser(name, help=summary, description=f"xpnet {name}: {summary}.",
-                       formatter_class=_Formatter)
-    if not load:
-        return
-    try:
-        module = importlib.import_module(f"xpnet.{name}")
-        module.add_arguments(p)
-        runner = module.run_cli
-    except (ImportError, AttributeError) as err:
-        p.add_argument("_rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        reason = _one_line(str(err))
-
-        def runner(args: argparse.Namespace) -> int:
-            raise CLIError(f"'xpnet {name}' is not available in this installation: xpnet.{name} "
-                           f"could not be loaded ({reason})")
-    p.set_defaults(_handler=runner)
+def _add_search(sub: Any) -> None:
+    p = sub.add_parser(
+        "search", help="random hyper-parameter search (joblib or Dask)",
+        formatter_class=_Formatter,
+        description=_wrap("Seed 003's random search: an MLPClassifier (--solver, plain SGD by "
+                          "default, mini-batches of 100) trained --epochs epochs per trial with "
+                          "a log-uniform learning rate and weight decay, scored on the "
+                          "dataset's validation split after every epoch; prints the best --top "
+                          "trials and writes the grid of their curves with --plot."))
+    p.set_defaults(_handler=_search)
+    g = p.add_argument_group("what to search")
+    _add_data(g, "the search scores on its validation split")
+    p.set_defaults(dataset="digits")
+    g.add_argument("--hidden", default="100,100", metavar="SIZES",
+                   type=_checked("--hidden", check_hidden_sizes, parse=str),
+                   help="hidden layer sizes, comma-separated")
+    g.add_argument("--solver", default="sgd", choices=SOLVERS,
+                   help="the MLPClassifier's optimizer (sgd as seed 003)")
+    for flag, low, high, what in (("--lr", 1e-6, 1e-2, "learning-rate"),
+                                  ("--weight-decay", 1e-8, 1e-4, "weight-decay (alpha)")):
+        g.add_argument(flag, nargs=2, type=float, default=(low, high), metavar=("LOW", "HIGH"),
+                       help=f"log-uniform {what} range (default: {low:g} {high:g})")
+    g = p.add_argument_group("how to search")
+    for flag, default, what in (("--trials", 20, "parameter draws"),
+                                ("--epochs", 50, "epochs per trial"),
+                                ("--top", 10, "rows of the table")):
+        g.add_argument(flag, type=_checked(flag, check_positive, integer=True), default=default,
+                       help=what)
+    g.add_argument("--n-jobs", type=int, default=1,
+                   help="local worker processes (-1: one per CPU)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help='Dask scheduler address, e.g. tcp://127.0.0.1:8786 (needs pip install '
+                        '"xpnet[dask]")')
+    g.add_argument("--random-state", type=int, default=0,
+                   help="seed of the draws, the split and the trials")
+    _add_where(p.add_argument_group("where it runs"))
+    p.add_argument("--plot", metavar="PATH",
+                   help="write the grid of the best trials' curves to PATH (PNG)")
 
 
 def _add_predict(sub: Any) -> None:
@@ -341,10 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reported by xpnet (printed as one line ``xpnet: error: ...`` on stderr), 130 on Ctrl-C.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(load=[command] if command else [])
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a parse error already printed
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "_handler", None)
@@ -416,12 +444,9 @@ def _load_split(args: argparse.Namespace) -> Any:
         split = datasets.load_dataset(args.dataset, dtype=args.dtype, **extra)
     except FileNotFoundError as err:
         raise CLIError(f"{err} On the command line: --data-dir DIR or --download.") from None
-    if args.train_size is not None and args.train_size < len(split.x_train):
-        n = args.train_size
-        split = datasets.Split(split.x_train[:n], split.y_train[:n], split.x_val, split.y_val,
-                               split.x_test, split.y_test, split.feature_names,
-                               split.target_names)
-    return split
+    n = args.train_size
+    return split if n is None else replace(split, x_train=split.x_train[:n],
+                                           y_train=split.y_train[:n])
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -526,6 +551,38 @@ def _fit_seed_model(args: argparse.Namespace, split: Any) -> dict[str, Any]:
               epochs=args.epochs)
     return {"model": model, "history": model.history, "epochs": len(model.losses),
             "score": model.score}
+
+
+# --------------------------------------------------------------------------------- search
+def _search(args: argparse.Namespace) -> int:
+    """``xpnet search``: seed 003's random search (see the subcommand's description)."""
+    from ..edges.estimators import MLPClassifier  # noqa: PLC0415
+    from ..edges.search import log_uniform, random_search  # noqa: PLC0415
+
+    get_backend(args.backend, args.dtype)  # fail before loading data
+    split = _load_split(args)
+    model = MLPClassifier(hidden_layer_sizes=tuple(args.hidden), solver=args.solver,
+                          max_iter=args.epochs, batch_size=100, backend=args.backend,
+                          dtype=args.dtype)
+    space = {"learning_rate_init": log_uniform(*args.lr),
+             "alpha": log_uniform(*args.weight_decay)}
+    where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
+        f"{args.n_jobs} local processes" if args.n_jobs != 1 else "this process")
+    print(f"random search: {args.trials} trials x {args.epochs} epochs of MLPClassifier"
+          f"{model.hidden_layer_sizes} ({args.solver}) on {args.dataset} ({len(split.x_train)} "
+          f"train / {len(split.x_val)} validation rows), backend={args.backend!r}, "
+          f"random_state={args.random_state}, in {where}", file=sys.stderr)
+    result = random_search(model, space, split.x_train, split.y_train, n_trials=args.trials,
+                           X_val=split.x_val, y_val=split.y_val, random_state=args.random_state,
+                           n_jobs=args.n_jobs, client=args.scheduler, verbose=True,
+                           epoch_scores=True)
+    print("=========== Hyper-Parameter Optimization Result ===========")
+    print(result.format_table(args.top))
+    if result.n_failed:
+        print(f"{result.n_failed} of {len(result)} trials failed (their errors are listed)")
+    if args.plot:
+        print(f"wrote {result.plot(args.plot, top=min(20, len(result)))}")
+    return 0
 
 
 # -------------------------------------------------------------------------------- predict
