@@ -145,6 +145,19 @@ def test_train_step_and_current_iter_mean_what_the_books_mean(backend_name):
     np.testing.assert_allclose(by_train.history["loss"], per_epoch @ sizes / 60, rtol=1e-5)
 
 
+def test_the_same_random_state_is_the_same_run_on_every_backend(backend_name):
+    """The epoch's shuffle is drawn on the host from the seed and moved once, so without
+    dropout every backend computes the same training (here against NumPy, in float64)."""
+    nets = []
+    for name in ("numpy", backend_name):
+        net = xpnet.MultiLayerNetExtend(5, [8, 6], 3, use_batchnorm=True, dtype="float64",
+                                        backend=name, random_state=3)
+        xpnet.Trainer(net, X, T, epochs=3, mini_batch_size=16, optimizer="adam",
+                      optimizer_param={"lr": 0.01}, verbose=False).train()
+        nets.append(net.backend.to_numpy(net.flat))
+    np.testing.assert_allclose(nets[1], nets[0], rtol=1e-9, atol=1e-12)
+
+
 def test_dropout_ration_is_the_books_keyword():
     net = xpnet.MultiLayerNetExtend(5, [8], 3, use_dropout=True, dropout_ration=0.15)
     assert net.dropout_ratio == 0.15 and net.get_config()["dropout_ratio"] == 0.15

@@ -307,8 +307,11 @@ class Backend:
         return self._from_host(self._device_rng.random(shape, dtype=self.dtype_name))
 
     def permutation(self, n: int) -> Any:
-        """A random permutation of ``range(n)`` as an index array on the device."""
-        return self._from_host(self._device_rng.permutation(n))
+        """A random permutation of ``range(n)`` as an index array on the device, drawn on the
+        host from the seed (after the initial weights) and moved once: the same
+        ``random_state`` shuffles alike on every backend, so runs without dropout are the
+        same computation everywhere (and the seeds' ``np.random.seed`` order is kept)."""
+        return self.xp.asarray(self.host_rng.permutation(n), device=self.device)
 
     def dropout_mask(self, shape: tuple[int, ...], keep_prob: float) -> Any:
         """Inverted-dropout mask: 1/keep_prob with probability keep_prob, else 0."""

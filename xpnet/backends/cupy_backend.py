@@ -92,7 +92,3 @@ class CupyBackend(Backend):
     def uniform(self, shape: tuple[int, ...]) -> Any:
         with self.device:
             return self._device_rng.random_sample(shape, dtype=self.dtype_name)
-
-    def permutation(self, n: int) -> Any:
-        with self.device:
-            return self._device_rng.permutation(n)

@@ -86,9 +86,6 @@ class TorchBackend(Backend):
         return self._module.rand(shape, generator=self._device_rng, device=self.device,
                                  dtype=self.dtype)
 
-    def permutation(self, n: int) -> Any:
-        return self._module.randperm(n, generator=self._device_rng, device=self.device)
-
     def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
         torch = self._module
         return torch.matmul(a, b) if out is None else torch.matmul(a, b, out=out)
