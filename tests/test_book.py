@@ -155,7 +155,8 @@ def test_the_same_random_state_is_the_same_run_on_every_backend(backend_name):
         xpnet.Trainer(net, X, T, epochs=3, mini_batch_size=16, optimizer="adam",
                       optimizer_param={"lr": 0.01}, verbose=False).train()
         nets.append(net.backend.to_numpy(net.flat))
-    np.testing.assert_allclose(nets[1], nets[0], rtol=1e-9, atol=1e-12)
+    # atol: the biases before BatchNorm have a zero gradient: only rounding moves them
+    np.testing.assert_allclose(nets[1], nets[0], rtol=1e-9, atol=1e-8)
 
 
 def test_dropout_ration_is_the_books_keyword():
