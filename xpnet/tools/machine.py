@@ -22,8 +22,7 @@ import numpy as np
 from ..backends import get_backend
 
 __all__ = ["DISTRIBUTIONS", "version", "versions", "cpu_model", "cpus_usable", "load_average",
-           "blas_threads", "blas_info", "blas_summary", "gpu_info", "xpnet_kernels",
-           "machine_info", "slug"]
+           "blas_threads", "blas_info", "blas_summary", "gpu_info", "machine_info", "slug"]
 
 #: distributions whose versions are recorded (the ones not installed are left out)
 DISTRIBUTIONS = ("xpnet", "numpy", "array-api-compat", "array-api-strict", "torch",
@@ -85,30 +84,19 @@ def load_average() -> list[float] | None:
 
 
 def _memory_bytes() -> int | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/meminfo") as f:
-            return int(f.readline().split()[1]) * 1024
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not POSIX
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return None
 
 
-def _threadpools() -> list[dict[str, Any]]:
-    try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415 - optional
-    except ImportError:
-        return []
-    return threadpool_info()
-
-
 def blas_threads() -> int | None:
-    """Threads of NumPy's BLAS pool (threadpoolctl), None when it cannot be told."""
-    blas = [p for p in _threadpools() if p.get("user_api") == "blas"]
-    numpys = [p for p in blas if "numpy" in p.get("filepath", "")]
-    pool = (numpys or blas or [None])[0]
-    return None if pool is None else int(pool["num_threads"])
+    """Threads of NumPy's BLAS pool (what the NumPy backend reports), None when unknown."""
+    return get_backend("numpy").threads()
 
 
 def blas_info() -> dict[str, Any]:
-    """The BLAS NumPy was built with (``numpy_build``) and every thread pool loaded now."""
+    """The BLAS NumPy was built with (``numpy_build``) and every thread pool loaded now, as
+    threadpoolctl describes them (``threadpools``)."""
     info: dict[str, Any] = {}
     try:
         blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
@@ -116,12 +104,10 @@ def blas_info() -> dict[str, Any]:
                                if blas.get(k)}
     except Exception:  # noqa: BLE001 - older NumPy (no mode="dicts") or an unusual build
         pass
-    keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer",
-            "architecture")
-    pools = [{**{k: p.get(k) for k in keys}, "library": os.path.basename(p.get("filepath", ""))}
-             for p in _threadpools()]
-    if pools:
-        info["threadpools"] = pools
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_info  # noqa: PLC0415 - optional
+
+        info["threadpools"] = threadpool_info()
     return info
 
 
@@ -166,14 +152,10 @@ def gpu_info() -> list[dict[str, Any]]:
     return gpus
 
 
-def xpnet_kernels() -> str:
-    """Which of xpnet's NumPy kernels run here (compiled with numba, or NumPy ufuncs)."""
-    return get_backend("numpy").ops.describe()
-
-
 def machine_info() -> dict[str, Any]:
     """Where the numbers were taken: host, CPU model and cores, memory, BLAS, GPUs, versions,
-    xpnet's NumPy kernels and the thread-related environment variables."""
+    which of xpnet's NumPy kernels run (compiled with numba, or NumPy ufuncs) and the
+    thread-related environment variables."""
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
@@ -182,7 +164,7 @@ def machine_info() -> dict[str, Any]:
         "cpus_usable": cpus_usable(),
         "memory_bytes": _memory_bytes(),
         "blas": blas_info(),
-        "xpnet_numpy_kernels": xpnet_kernels(),
+        "xpnet_numpy_kernels": get_backend("numpy").ops.describe(),
         "gpus": gpu_info(),
         "versions": versions(),
         "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
