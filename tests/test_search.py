@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sklearn.model_selection import ParameterSampler
 
 from xpnet import DualLayer, History, MultiLayerNetExtend, SingleLayer, Trainer
 from xpnet import search as S
+from xpnet.backends import parse_backend
 from xpnet.search import SearchResult, log_uniform, random_search, uniform
 
 SPACE = {"lr": log_uniform(1e-3, 1e-1), "wd": log_uniform(1e-8, 1e-4)}
@@ -251,8 +253,9 @@ def test_estimator_runner_sets_seed_and_device(cancer):
 
     data = (cancer.x_train, cancer.y_train, cancer.x_val, cancer.y_val)
     spy_runner = S._make_runner(Spy(), {"alpha": [0.1]}, {})[0]
-    out = S._run_chunk(spy_runner, [(0, {"alpha": 0.3}, 1234, "cupy:1")], *data)[0]
-    assert out["error"] is None
+    _, _, _, _, error, _, _ = S._run_chunk(spy_runner, [(0, {"alpha": 0.3}, 1234, "cupy:1")],
+                                           *data)[0]
+    assert error is None
     assert seen == [(len(cancer.x_train), 1234, "cupy:1", 0.3)]
     spy_runner = S._make_runner(Spy(random_state=9), {"alpha": [0.1]}, {})[0]
     S._run_chunk(spy_runner, [(0, {"alpha": 0.3}, 1234, None)], *data)
@@ -289,7 +292,12 @@ def test_missing_dask_names_the_extra(monkeypatch):
 
 
 def test_gpu_backends_get_one_chunk_per_device(monkeypatch):
-    monkeypatch.setattr(S, "_gpu_count", lambda library: 2)
+    def backend_on_a_gpu_machine(spec):  # what get_backend builds where two GPUs are seen
+        name, device = parse_backend(spec)
+        return SimpleNamespace(is_gpu=name == "cupy" or (device or "").startswith("cuda"))
+
+    monkeypatch.setattr(S, "get_backend", backend_on_a_gpu_machine)
+    monkeypatch.setattr(S, "_gpu_count", lambda backend: 2)
     trials = [{"a": i} for i in range(5)]
     seeds = list(range(100, 105))
     tasks, n_jobs = S._tasks(trials, seeds, "cupy", 8, None)
@@ -302,7 +310,7 @@ def test_gpu_backends_get_one_chunk_per_device(monkeypatch):
     assert n_jobs == 1 and {b for _, _, _, b in tasks[0]} == {"cupy:1"}
     tasks, n_jobs = S._tasks(trials, seeds, "torch", 4, None)  # CPU: one trial per task
     assert n_jobs == 4 and len(tasks) == 5 and tasks[3] == [(3, {"a": 3}, 103, None)]
-    assert S._gpu_library("numpy") is None and S._gpu_library("torch:cpu") is None
+    assert S._gpu_devices("numpy") is None and S._gpu_devices("torch:cpu") is None
 
 
 # ------------------------------------------------------------------ results

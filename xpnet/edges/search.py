@@ -2,16 +2,11 @@
 
 The book's recipe: draw each hyper-parameter at random from a range (log-uniform for the learning
 rate and the weight decay), train briefly, keep the validation accuracy, look at the best trials
-and narrow the ranges.
-
-What comes from the libraries: scikit-learn draws the trials (``ParameterSampler`` over
-``scipy.stats`` distributions, so one ``random_state`` draws the same trials everywhere), clones
-estimators (``clone``), holds out the validation rows (``train_test_split``) and seeds the search
-(``check_random_state``); joblib runs the trials (``Parallel``: in this process, in ``n_jobs``
-local processes, or on a Dask cluster through its ``dask`` backend, ``client=``).
-What xpnet adds: every trial's per-epoch curves (read with :func:`xpnet.plot.history_of`), one
-device per worker for GPU backends, seed models and callables as trial targets, and the
-:class:`SearchResult` that prints, tabulates and plots the trials.
+and narrow the ranges. scikit-learn draws, clones and splits, joblib runs the trials (here, in
+local processes or on Dask; :func:`random_search` says which function does what); xpnet adds each
+trial's per-epoch curves (:func:`xpnet.plot.history_of`), one device per worker for GPU backends,
+seed models and callables as trial targets, and the :class:`SearchResult` that prints,
+tabulates and plots the trials.
 
 What a trial trains, ``model``, is one of:
 
@@ -25,8 +20,7 @@ What a trial trains, ``model``, is one of:
   "train_acc", "val_acc"/"val_score", ...) with a final "score", or any object
   :func:`xpnet.plot.history_of` can read (a Trainer's History, a fitted model).
 
-This is a host-side edge module: it uses NumPy, and names no GPU library (GPU devices are
-counted through :mod:`xpnet.backends`).
+A host-side edge module: NumPy, and no array library named (a backend says if it is a GPU one).
 """
 
 from __future__ import annotations
@@ -36,7 +30,7 @@ import inspect
 import math
 import numbers
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,31 +42,37 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterSampler, train_test_split
 from sklearn.utils import check_random_state
 
-from ..backends import Backend, get_backend
-from ..backends.validation import check_positive
+from ..backends import Backend, get_backend, parse_backend
+from ..backends.validation import check_fraction, check_positive
+from ..nn.trainer import History
 from .plot import history_of, plot_grid
 
-__all__ = [
-    "SearchResult",
-    "log_uniform",
-    "random_search",
-    "uniform",
-]
+__all__ = ["SearchResult", "log_uniform", "random_search", "uniform"]
 
 _DASK_FIX = 'pip install "xpnet[dask]"'
-#: curve keys, most preferred first: (validation, train) pairs for the plot
+#: curve keys, most preferred first: a callable's score and the plot's (train, validation)
 _VAL_KEYS = ("val_acc", "val_score", "test_acc")
 _TRAIN_KEYS = ("train_acc", "train_score")
+#: a seed model's searchable arguments of ``fit`` (the others are its constructor's)
 _SEED_FIT_ARGS = ("epochs",)
+#: the keywords a callable ``train(params, ...)`` may take, in the order of (seed, *data)
+_CALLABLE_ARGS = ("random_state", "X_train", "y_train", "X_val", "y_val")
 #: one trial: (index, params, seed, device spec or None)
 Trial = tuple[int, dict[str, Any], int, str | None]
 
 
 # ================================================================== distributions
-def _check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name}={value!r} must be a finite number")
-    return float(value)
+def _check_bounds(kind: str, low: Any, high: Any, positive: bool, example: str
+                  ) -> tuple[float, float]:
+    """(low, high) as floats: finite, ordered (and positive for a log scale), or the error."""
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise TypeError(f"{name}={value!r} must be a finite number")
+    if not (0.0 < low < high if positive else low < high):
+        raise ValueError(f"{kind}(low={low!r}, high={high!r}) needs {'0 < ' * positive}low < "
+                         f"high, e.g. {kind}{example}")
+    return float(low), float(high)
 
 
 def log_uniform(low: float, high: float) -> Any:
@@ -86,11 +86,7 @@ def log_uniform(low: float, high: float) -> Any:
     """
     from scipy.stats import loguniform
 
-    low, high = _check_number("low", low), _check_number("high", high)
-    if not 0.0 < low < high:
-        raise ValueError(f"log_uniform(low={low!r}, high={high!r}) needs 0 < low < high, "
-                         f"e.g. log_uniform(1e-6, 1e-2)")
-    return loguniform(low, high)
+    return loguniform(*_check_bounds("log_uniform", low, high, True, "(1e-6, 1e-2)"))
 
 
 def uniform(low: float, high: float) -> Any:
@@ -102,15 +98,13 @@ def uniform(low: float, high: float) -> Any:
     """
     from scipy.stats import uniform as scipy_uniform
 
-    low, high = _check_number("low", low), _check_number("high", high)
-    if not low < high:
-        raise ValueError(f"uniform(low={low!r}, high={high!r}) needs low < high, "
-                         f"e.g. uniform(0.0, 0.5)")
+    low, high = _check_bounds("uniform", low, high, False, "(0.0, 0.5)")
     return scipy_uniform(loc=low, scale=high - low)
 
 
 def _check_space(space: Any) -> dict[str, Any]:
-    """``space`` as a dict of name -> distribution or list of choices, checked."""
+    """``space`` as a dict of name -> distribution or list of choices, checked (scikit-learn's
+    ParameterSampler would take a string as a list of letters and an empty list until drawn)."""
     if not isinstance(space, Mapping):
         raise TypeError(f"space={space!r} must be a dict mapping parameter names to "
                         f"distributions, e.g. {{'learning_rate': log_uniform(1e-6, 1e-2)}}")
@@ -121,18 +115,15 @@ def _check_space(space: Any) -> dict[str, Any]:
     for name, dist in space.items():
         if not isinstance(name, str):
             raise TypeError(f"space key {name!r} must be a parameter name (a string)")
-        if hasattr(dist, "rvs"):
-            out[name] = dist
-        elif isinstance(dist, (list, tuple, np.ndarray)):
-            if len(dist) == 0:
-                raise ValueError(f"space[{name!r}] is an empty list; give at least one choice")
-            out[name] = list(dist)
-        else:
+        if not hasattr(dist, "rvs") and not isinstance(dist, (list, tuple, np.ndarray)):
             raise TypeError(
                 f"space[{name!r}]={dist!r} is not a distribution or a list of choices; use "
                 f"log_uniform(low, high), uniform(low, high), a list such as [32, 64] (a single "
                 f"value as [{dist!r}]) or a scipy.stats distribution"
             )
+        if not hasattr(dist, "rvs") and len(dist) == 0:
+            raise ValueError(f"space[{name!r}] is an empty list; give at least one choice")
+        out[name] = dist if hasattr(dist, "rvs") else list(dist)
     return out
 
 
@@ -171,24 +162,29 @@ class SearchResult:
     seconds: list[float] = field(default_factory=list)
     random_state: int | None = None
     score_name: str = "score"
+    _rows: list[dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """The rows, computed once: best first, failed (non-finite) trials last, ties in trial
+        order (a stable sort of the trial indices)."""
+        n = len(self.params)
+        order = sorted(range(n), key=lambda i: -self.scores[i] if math.isfinite(self.scores[i])
+                       else math.inf)
+        seeds, seconds = self.seeds or [None] * n, self.seconds or [None] * n
+        self._rows = [{"rank": rank, "trial": i, "score": self.scores[i],
+                       "params": dict(self.params[i]), "error": self.errors[i],
+                       "seed": seeds[i], "seconds": seconds[i]}
+                      for rank, i in enumerate(order, start=1)]
 
     def __len__(self) -> int:
         return len(self.params)
 
-    def _order(self) -> list[int]:
-        """Trial indices best first; failed (nan) trials last, ties by trial index."""
-        def key(i: int) -> tuple[bool, float, int]:
-            s = self.scores[i]
-            ok = isinstance(s, float) and math.isfinite(s)
-            return (not ok, -s if ok else 0.0, i)
-        return sorted(range(len(self.params)), key=key)
-
     @property
     def best_index(self) -> int:
         """Index of the best trial (highest finite score)."""
-        if not self.params:
+        if not self._rows:
             raise ValueError("this SearchResult holds no trials")
-        return self._order()[0]
+        return self._rows[0]["trial"]
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -207,17 +203,13 @@ class SearchResult:
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per trial, best first: rank, trial, score, params, error, seed, seconds."""
-        def at(values: list, i: int) -> Any:
-            return values[i] if i < len(values) else None
-        return [{"rank": rank, "trial": i, "score": self.scores[i], "params": dict(self.params[i]),
-                 "error": self.errors[i], "seed": at(self.seeds, i), "seconds": at(self.seconds, i)}
-                for rank, i in enumerate(self._order(), start=1)]
+        return list(self._rows)
 
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The best ``k`` rows (see :meth:`rows`)."""
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k={k!r} must be a positive integer, e.g. top(10)")
-        return self.rows()[:int(k)]
+        return self._rows[:int(k)]
 
     def to_frame(self) -> Any:
         """The rows as a pandas DataFrame (parameters as ``param_<name>`` columns)."""
@@ -226,7 +218,7 @@ class SearchResult:
         except ImportError as err:
             raise ImportError("SearchResult.to_frame() needs pandas, which is not installed; "
                               "fix: pip install pandas (or use SearchResult.rows())") from err
-        frame = pd.DataFrame.from_records(self.rows())
+        frame = pd.DataFrame.from_records(self._rows)
         params = pd.DataFrame.from_records(frame.pop("params").tolist()).add_prefix("param_")
         return pd.concat([frame.iloc[:, :3], params, frame.iloc[:, 3:]], axis=1)
 
@@ -234,34 +226,28 @@ class SearchResult:
         """The best ``k`` trials as text: rank, score and parameters (seed 003's printout)."""
         lines = []
         for row in self.top(k):
-            params = ", ".join(f"{name}={_fmt(v)}" for name, v in row["params"].items())
+            params = ", ".join(f"{name}={v:.4g}" if isinstance(v, float) else f"{name}={v!r}"
+                               for name, v in row["params"].items())
             score = "failed" if row["error"] else f"{row['score']:.4f}"
-            line = f"Best-{row['rank']:<3d} ({self.score_name} {score}) | {params}"
-            if row["error"]:
-                line += f" | {row['error']}"
-            lines.append(line)
+            error = f" | {row['error']}" if row["error"] else ""
+            lines.append(f"Best-{row['rank']:<3d} ({self.score_name} {score}) | {params}{error}")
         return "\n".join(lines)
 
     def plot(self, path: str | Path, top: int = 20, ncols: int = 5) -> Path:
         """Seed 003's grid: the best ``top`` trials' train (dashed) and validation (solid)
-        curves, titled "Best-i (val acc ...)"; returns the written file's path."""
-        panels = []
-        accuracy_only = True
-        for row in self.top(top):
-            curves, is_acc = _plot_curves(self.curves[row["trial"]])
-            if not curves:
-                continue
-            accuracy_only = accuracy_only and is_acc
-            score = f"{row['score']:.3f}" if math.isfinite(row["score"]) else "nan"
-            panels.append((f"Best-{row['rank']} ({self.score_name} {score})", curves))
+        accuracies or scores (else losses), titled "Best-i (val acc ...)", on [0, 1] when all
+        are accuracies (:meth:`xpnet.History.panel`); returns the written file's path."""
+        panels = [(f"Best-{row['rank']} ({self.score_name} {row['score']:.3f})",
+                   _plot_curves(self.curves[row["trial"]])) for row in self.top(top)]
+        panels = [(title, curves) for title, curves in panels if curves]
         if not panels:
             raise ValueError("SearchResult.plot: no trial has per-epoch curves to draw "
                              "(a callable should return per-epoch lists such as 'val_acc')")
-        ylim = (0.0, 1.0) if accuracy_only else None
-        return plot_grid(panels, path, ncols=ncols, ylim=ylim,
+        panel_kinds = {History.panel(key) for _, curves in panels for key in curves}
+        return plot_grid(panels, path, ncols=ncols,
+                         ylim=(0.0, 1.0) if panel_kinds == {"accuracy"} else None,
                          suptitle=f"random search: best {len(panels)} of {len(self)} trials",
-                         styles={"train": "--", "validation": "-", "train loss": "--",
-                                 "validation loss": "-"})
+                         styles=dict.fromkeys(("loss", *_TRAIN_KEYS), "--"))
 
     def __repr__(self) -> str:
         if not self.params:
@@ -270,27 +256,60 @@ class SearchResult:
                 f"{self.score_name}={self.best_score:.4f} with {self.best_params})")
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+def _plot_curves(curves: Mapping[str, list[float]]) -> dict[str, list[float]]:
+    """A trial's panel, by curve key: its first train and validation accuracy or score curves
+    (in the order of preference of the keys), else its losses."""
+    keys = [next((k for k in group if curves.get(k)), None) for group in (_TRAIN_KEYS, _VAL_KEYS)]
+    keys = [k for k in keys if k] or [k for k in ("loss", "val_loss") if curves.get(k)]
+    return {k: curves[k] for k in keys}
 
 
-def _plot_curves(curves: Mapping[str, list[float]]) -> tuple[dict[str, list[float]], bool]:
-    """({"train": ..., "validation": ...}, whether both are accuracies in [0, 1]) picked from a
-    trial's curves (losses when it has no accuracy or score curves)."""
-    val_key = next((k for k in _VAL_KEYS if curves.get(k)), None)
-    train_key = next((k for k in _TRAIN_KEYS if curves.get(k)), None)
-    if val_key is None and train_key is None:
-        labels = {"train loss": "loss", "validation loss": "val_loss"}
-        return {label: curves[k] for label, k in labels.items() if curves.get(k)}, False
-    labels = {"train": train_key, "validation": val_key}
-    return ({label: curves[k] for label, k in labels.items() if k is not None},
-            val_key != "val_score" and train_key != "train_score")
+# ================================================================== the model and one trial
+def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any],
+                 epoch_scores: bool = False) -> tuple[Callable, str, Any]:
+    """(runner, kind, backend setting) for ``model``, decided once, its space's names checked:
+    ``runner(params, seed, device, data) -> (score, curves)`` is :func:`_trial`, picklable."""
+    from ..nn.seed_models import SingleLayer
+
+    if isinstance(model, type):
+        raise TypeError(f"model={model.__name__} is a class; pass an instance, e.g. "
+                        f"model={model.__name__}(...)")
+    if isinstance(model, SingleLayer):  # re-created from its own description, on its backend
+        init = {**model.get_config(), "backend": model.backend.spec,
+                "random_state": model.backend.seed}  # its own seed, which every trial keeps
+        kind, target, backend, what = "seed", partial(type(model), **init), model.backend, \
+            "arguments"
+        valid: Mapping[str, Any] = {**init, **dict.fromkeys(_SEED_FIT_ARGS)}
+    elif all(hasattr(model, a) for a in ("get_params", "set_params", "fit", "score")):
+        valid = model.get_params(deep=True)
+        kind, target, backend, what = "estimator", clone(model), valid.get("backend"), \
+            "parameters"
+    elif callable(model):
+        kind, target, backend, what, valid = "callable", model, None, "", space
+    else:
+        raise TypeError(
+            f"model={model!r} is not an estimator (get_params/set_params/fit/score), a seed "
+            f"model or a callable train(params) -> history; pass e.g. xpnet.MLPClassifier(...)"
+        )
+    unknown = sorted(set(space) - set(valid))
+    if unknown:
+        raise ValueError(f"space names {unknown} are not {what} of {type(model).__name__}; "
+                         f"valid names: {sorted(valid)}")
+    if epoch_scores and kind != "estimator":
+        raise ValueError("epoch_scores=True applies to estimators with partial_fit only; "
+                         "pass epoch_scores=False for a seed model or a callable")
+    if epoch_scores and not (hasattr(model, "partial_fit") and "max_iter" in valid):
+        raise ValueError(f"epoch_scores=True needs an estimator with partial_fit and a "
+                         f"max_iter parameter (epochs); {type(model).__name__} lacks one; "
+                         f"pass epoch_scores=False")
+    if epoch_scores and valid.get("early_stopping"):
+        raise ValueError("epoch_scores=True trains with partial_fit, which has no early "
+                         "stopping; set the model's early_stopping=False or pass "
+                         "epoch_scores=False")
+    return partial(_trial, kind, target, dict(fit_params), bool(epoch_scores)), kind, backend
 
 
-# ================================================================== one trial
-# A runner is ``runner(params, seed, device, data) -> (score, curves)``, ``data`` being
-# (X_train, y_train, X_val, y_val): a partial of one of the three functions below (picklable).
-def _accepted(fn: Callable, names: Sequence[str]) -> set[str]:
+def _accepted(fn: Callable, names: Iterable[str]) -> set[str]:
     """Which of ``names`` ``fn`` takes as keyword arguments (all of them with ``**kwargs``)."""
     try:
         ps = inspect.signature(fn).parameters.values()
@@ -310,31 +329,41 @@ def _curves_of(obj: Any) -> dict[str, list[float]]:
         return {}
 
 
-def _estimator_trial(est: Any, fit_params: Mapping[str, Any], epoch_scores: bool,
-                     params: dict[str, Any], seed: int, device: str | None, data: tuple
-                     ) -> tuple[float, dict[str, list[float]]]:
-    """``est`` cloned with the trial's parameters (and its seed when the estimator's own
-    ``random_state`` is None, and its device), fitted and scored on the validation rows."""
+def _trial(kind: str, target: Any, fit_params: Mapping[str, Any], epoch_scores: bool,
+           params: dict[str, Any], seed: int, device: str | None, data: tuple
+           ) -> tuple[float, dict[str, list[float]]]:
+    """One trial of :func:`_make_runner`'s ``kind`` (the module's docstring says what each
+    does): (validation score, per-epoch curves). An estimator gets the trial's seed when its own
+    ``random_state`` is None; a seed model keeps its own, and ``epochs`` goes to its ``fit``."""
     X_train, y_train, X_val, y_val = data
-    est = clone(est)
-    extra: dict[str, Any] = {} if device is None else {"backend": device}
-    if "random_state" not in params and est.get_params().get("random_state", False) is None:
-        extra["random_state"] = seed  # the estimator has a random_state, left None
-    est.set_params(**extra, **params)
-    if epoch_scores:
-        return _estimator_by_epoch(est, fit_params, data)
-    fit_kw = dict(fit_params)
-    accepted = _accepted(est.fit, ("X_val", "y_val", "validation_data"))
-    if {"X_val", "y_val"} <= accepted:
-        fit_kw.update(X_val=X_val, y_val=y_val)
-    elif "validation_data" in accepted:
-        fit_kw["validation_data"] = (X_val, y_val)
-    est.fit(X_train, y_train, **fit_kw)
-    return float(est.score(X_val, y_val)), _curves_of(est)
+    fit_kw, extra = dict(fit_params), ({} if device is None else {"backend": device})
+    if kind == "callable":
+        given = dict(zip(_CALLABLE_ARGS, (seed, *data), strict=True))
+        kw = {k: v for k, v in given.items() if k in _accepted(target, _CALLABLE_ARGS)
+              and (k == "random_state" or X_train is not None)}
+        out = target(dict(params), **kw, **fit_kw)
+        curves = _curves_of(out)
+        return _score_of(out, curves), curves
+    if kind == "seed":
+        fit_kw.update((k, v) for k, v in params.items() if k in _SEED_FIT_ARGS)
+        model = target(**{**{k: v for k, v in params.items() if k not in _SEED_FIT_ARGS},
+                          **extra})
+    else:
+        model = clone(target)
+        if "random_state" not in params and model.get_params().get("random_state", 0) is None:
+            extra["random_state"] = seed  # the estimator has a random_state, left None
+        model.set_params(**{**extra, **params})
+        if epoch_scores:
+            return _by_epoch(model, fit_kw, data)
+    accepted = _accepted(model.fit, ("X_val", "x_val"))  # a seed model's, or as xpnet's
+    for name in sorted(accepted)[:1]:  # "X_val" before "x_val" (a **kwargs fit gets X_val)
+        fit_kw.update({name: X_val, "y_val": y_val})
+    model.fit(X_train, y_train, **fit_kw)
+    return float(model.score(X_val, y_val)), _curves_of(model)
 
 
-def _estimator_by_epoch(est: Any, fit_params: Mapping[str, Any], data: tuple
-                        ) -> tuple[float, dict[str, list[float]]]:
+def _by_epoch(est: Any, fit_params: Mapping[str, Any], data: tuple
+              ) -> tuple[float, dict[str, list[float]]]:
     """``max_iter`` calls of ``partial_fit``, scoring train and validation after each."""
     X_train, y_train, X_val, y_val = data
     classify = is_classifier(est)
@@ -349,38 +378,11 @@ def _estimator_by_epoch(est: Any, fit_params: Mapping[str, Any], data: tuple
     return curves[val_key][-1], {k: v for k, v in curves.items() if v}
 
 
-def _seed_trial(cls: type, init_kwargs: Mapping[str, Any], fit_params: Mapping[str, Any],
-                params: dict[str, Any], seed: int, device: str | None, data: tuple
-                ) -> tuple[float, dict[str, list[float]]]:
-    """The seed model re-created with the trial's parameters (``epochs`` goes to ``fit``; the
-    model keeps its own seed), fitted with the validation rows and scored on them."""
-    X_train, y_train, X_val, y_val = data
-    kwargs, fit_kw = dict(init_kwargs), dict(fit_params)
-    for name, value in params.items():
-        (fit_kw if name in _SEED_FIT_ARGS and name not in kwargs else kwargs)[name] = value
-    if device is not None:
-        kwargs["backend"] = device
-    net = cls(**kwargs)
-    net.fit(X_train, y_train, x_val=X_val, y_val=y_val, **fit_kw)
-    return float(net.score(X_val, y_val)), _curves_of(net)
-
-
-def _callable_trial(fn: Callable, fit_params: Mapping[str, Any], params: dict[str, Any],
-                    seed: int, device: str | None, data: tuple
-                    ) -> tuple[float, dict[str, list[float]]]:
-    """``fn(params)``, given the keywords it takes among ``random_state``, ``X_train``,
-    ``y_train``, ``X_val`` and ``y_val``; its score and curves read from what it returns."""
-    names = ("random_state", "X_train", "y_train", "X_val", "y_val")
-    given = dict(zip(names, (seed, *data), strict=True))
-    accepted = _accepted(fn, names)
-    kw = {k: v for k, v in given.items() if k in accepted
-          and (k == "random_state" or data[0] is not None)}
-    out = fn(dict(params), **kw, **fit_params)
-    curves = _curves_of(out)
-    score = out.get("score") if isinstance(out, Mapping) else getattr(out, "score", None)
-    if callable(score):
-        score = None
-    if isinstance(score, (list, tuple)):  # a per-epoch list: its last value
+def _score_of(out: Any, curves: Mapping[str, list[float]]) -> float:
+    """A callable's score: the "score" its dict holds (a per-epoch list: its last value), else
+    the last value of its validation curve (a History, a fitted model)."""
+    score = out.get("score") if isinstance(out, Mapping) else None
+    if isinstance(score, (list, tuple)):
         score = score[-1] if score else None
     if score is None:
         score = next((curves[k][-1] for k in _VAL_KEYS if curves.get(k)), None)
@@ -389,12 +391,13 @@ def _callable_trial(fn: Callable, fit_params: Mapping[str, Any], params: dict[st
             f"train(params) returned {type(out).__name__} without a score; return a dict with "
             f"a final 'score' float (and per-epoch lists such as 'val_acc')"
         )
-    return float(score), curves
+    return float(score)
 
 
-def _run_chunk(runner: Callable, chunk: list[Trial], *data: Any) -> list[dict[str, Any]]:
-    """Run trials one after another (a chunk shares one device); an exception becomes the
-    trial's ``error`` (score nan). ``data`` comes as separate arguments for Dask's scatter."""
+def _run_chunk(runner: Callable, chunk: list[Trial], *data: Any) -> list[tuple]:
+    """Run trials one after another (a chunk shares one device): (index, params, score,
+    curves, error, seed, seconds) each; an exception becomes the trial's ``error`` (score nan).
+    ``data`` comes as separate arguments for Dask's scatter."""
     out = []
     for index, params, seed, device in chunk:
         start = time.perf_counter()
@@ -403,68 +406,13 @@ def _run_chunk(runner: Callable, chunk: list[Trial], *data: Any) -> list[dict[st
             error = None
         except Exception as err:  # noqa: BLE001 - a failed trial is recorded, not fatal
             score, curves, error = math.nan, {}, f"{type(err).__name__}: {err}"
-        out.append({"index": index, "params": params, "score": score, "curves": curves,
-                    "error": error, "seed": seed, "seconds": time.perf_counter() - start})
+        out.append((index, params, score, curves, error, seed, time.perf_counter() - start))
     return out
 
 
-# ================================================================== the model
-def _is_seed_model(model: Any) -> bool:
-    from ..nn.seed_models import SingleLayer
-
-    return isinstance(model, SingleLayer)
-
-
-def _seed_init_kwargs(model: Any) -> dict[str, Any]:
-    """The constructor arguments that re-create a seed model: its own description, on its
-    backend and with its own seed (which every trial keeps)."""
-    return {**model.get_config(), "backend": model.backend.spec,
-            "random_state": model.backend.seed}
-
-
-def _make_runner(model: Any, space: dict[str, Any], fit_params: Mapping[str, Any],
-                 epoch_scores: bool = False) -> tuple[Callable, str, Any]:
-    """(runner, kind, backend setting) for ``model``, with the space's names checked."""
-    if isinstance(model, type):
-        raise TypeError(f"model={model.__name__} is a class; pass an instance, e.g. "
-                        f"model={model.__name__}(...)")
-    if epoch_scores and (_is_seed_model(model) or not hasattr(model, "get_params")):
-        raise ValueError("epoch_scores=True applies to estimators with partial_fit only; "
-                         "pass epoch_scores=False for a seed model or a callable")
-    if _is_seed_model(model):
-        init = _seed_init_kwargs(model)
-        allowed = set(init) | set(_SEED_FIT_ARGS)
-        unknown = sorted(set(space) - allowed)
-        if unknown:
-            raise ValueError(f"space names {unknown} are not arguments of "
-                             f"{type(model).__name__}; valid names: {sorted(allowed)}")
-        return partial(_seed_trial, type(model), init, dict(fit_params)), "seed", model.backend
-    if all(hasattr(model, a) for a in ("get_params", "set_params", "fit", "score")):
-        valid = model.get_params(deep=True)
-        unknown = sorted(k for k in space if k not in valid)
-        if unknown:
-            raise ValueError(f"space names {unknown} are not parameters of "
-                             f"{type(model).__name__}; valid names: {sorted(valid)}")
-        if epoch_scores and not (hasattr(model, "partial_fit") and "max_iter" in valid):
-            raise ValueError(f"epoch_scores=True needs an estimator with partial_fit and a "
-                             f"max_iter parameter (epochs); {type(model).__name__} lacks one; "
-                             f"pass epoch_scores=False")
-        if epoch_scores and valid.get("early_stopping"):
-            raise ValueError("epoch_scores=True trains with partial_fit, which has no early "
-                             "stopping; set the model's early_stopping=False or pass "
-                             "epoch_scores=False")
-        runner = partial(_estimator_trial, clone(model), dict(fit_params), bool(epoch_scores))
-        return runner, "estimator", valid.get("backend")
-    if callable(model):
-        return partial(_callable_trial, model, dict(fit_params)), "callable", None
-    raise TypeError(
-        f"model={model!r} is not an estimator (get_params/set_params/fit/score), a seed model "
-        f"or a callable train(params) -> history; pass e.g. xpnet.MLPClassifier(...)"
-    )
-
-
 def _is_classifier(model: Any, kind: str, y: Any) -> bool:
-    if kind in ("seed", "estimator"):
+    """Whether scores are accuracies: seed models, classifiers, a callable's class labels."""
+    if kind != "callable":
         return kind == "seed" or bool(is_classifier(model))
     from sklearn.utils.multiclass import type_of_target
 
@@ -472,40 +420,41 @@ def _is_classifier(model: Any, kind: str, y: Any) -> bool:
 
 
 # ================================================================== one device per worker
-def _gpu_library(backend: Any) -> tuple[str, int | None] | None:
-    """("cupy" | "torch", pinned device index or None) for a GPU backend setting, else None."""
-    if isinstance(backend, Backend):
-        return (backend.name, None) if backend.is_gpu else None
-    name, _, device = str(getattr(backend, "__name__", backend)).strip().lower().partition(":")
-    if name == "cupy" or (name == "torch" and device.startswith("cuda")):
-        index = device.replace("cuda", "").strip(":")
-        return name, (int(index) if index.isdigit() else None)
-    return None
+def _gpu_count(backend: Backend) -> int:
+    """How many GPUs ``backend``'s library sees here (xpnet.backends has no public count yet:
+    this asks the library module the backend opened, through its CUDA API)."""
+    cuda = backend._module.cuda
+    return int(cuda.device_count() if hasattr(cuda, "device_count")
+               else cuda.runtime.getDeviceCount())
 
 
-def _gpu_count(library: str) -> int:
-    """How many GPUs the library sees here (through xpnet.backends; raises its clear error)."""
-    backend = get_backend("cupy" if library == "cupy" else "torch:cuda")
-    module = backend._module  # the library module the Backend resolved (cupy or torch)
-    if library == "cupy":
-        return int(module.cuda.runtime.getDeviceCount())
-    return int(module.cuda.device_count())
+def _gpu_devices(backend: Any) -> list[str] | None:
+    """The ``backend=`` specs a GPU backend's trials spread over (None for a CPU backend, as
+    the backend built here says): the device a string names ("cupy:1", "torch:cuda:1") alone,
+    else one per GPU ("cupy:0", ... for "cupy"; "torch:cuda:0", ... for "torch:cuda")."""
+    built = backend if backend is None or isinstance(backend, Backend) else get_backend(backend)
+    if built is None or not built.is_gpu:
+        return None
+    name, device = parse_backend(backend if isinstance(backend, str) else built.spec)
+    stem, _, index = (device or "").rpartition(":")  # "cuda:1" -> "cuda", "1"; "cuda": "", "cuda"
+    if index.isdigit() and isinstance(backend, str):
+        return [backend]
+    stem = stem if index.isdigit() else index
+    return [f"{name}:{stem}:{g}" if stem else f"{name}:{g}"
+            for g in range(max(1, _gpu_count(built)))]
 
 
 def _tasks(trials: list[dict], seeds: list[int], backend: Any, n_jobs: int, client: Any
            ) -> tuple[list[list[Trial]], int]:
     """(chunks of trials, n_jobs): one trial per chunk on CPUs; for GPU backends one chunk per
-    GPU, given its device ("cupy:0", "torch:cuda:1", ...), or per Dask worker thread."""
-    gpu = _gpu_library(backend)
-    if gpu is None:  # (one trial runs here: no pool of processes started for it)
+    GPU, given its device, or per Dask worker thread (on its worker's default device; a worker
+    then says whether the backend runs on a GPU, as it may see GPUs this process lacks)."""
+    devices = _gpu_devices(backend) if client is None else (
+        client.submit(_gpu_devices, backend).result()
+        and [None] * max(1, sum(client.nthreads().values())))
+    if not devices:  # (one trial runs here: no pool of processes started for it)
         return [[(i, p, seeds[i], None)] for i, p in enumerate(trials)], (
             n_jobs if len(trials) > 1 else 1)
-    library, pinned = gpu
-    if client is not None:  # each worker thread uses its worker's default device
-        devices: list[str | None] = [None] * max(1, sum(client.nthreads().values()))
-    else:
-        indices = [pinned] if pinned is not None else range(max(1, _gpu_count(library)))
-        devices = [f"cupy:{g}" if library == "cupy" else f"torch:cuda:{g}" for g in indices]
     tasks = [[(i, trials[i], seeds[i], device) for i in range(g, len(trials), len(devices))]
              for g, device in enumerate(devices)]
     tasks = [t for t in tasks if t]
@@ -618,7 +567,9 @@ def random_search(
     data = _split(model, kind, X, y, X_val, y_val, validation_fraction, int(random_state))
 
     sampler = ParameterSampler(space, n_iter=n_trials, random_state=int(random_state))
-    trials = [{k: _plain(v) for k, v in params.items()} for params in sampler]
+    # NumPy scalars as Python scalars (readable, JSON-friendly)
+    trials = [{k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+              for params in sampler]
     seeds = [_trial_seed(int(random_state), i) for i in range(len(trials))]
     with _dask_client(client) as client:
         tasks, n_jobs = _tasks(trials, seeds, backend, int(n_jobs), client)
@@ -628,29 +579,16 @@ def random_search(
         with parallel_config(**config):
             chunks = Parallel(n_jobs=n_jobs, verbose=10 if verbose else 0)(
                 delayed(_run_chunk)(runner, chunk, *data) for chunk in tasks)
-    done = sorted((r for chunk in chunks for r in chunk), key=lambda r: r["index"])
-    errors = [r["error"] for r in done]
+    done = sorted(trial for chunk in chunks for trial in chunk)  # in the order they were drawn
+    _, params, scores, curves, errors, seeds, seconds = map(list, zip(*done, strict=True))
     if all(e is not None for e in errors):
-        raise RuntimeError(f"all {len(done)} trials failed; the first (trial 0, params "
-                           f"{done[0]['params']}) raised {errors[0]}")
+        raise RuntimeError(f"all {len(errors)} trials failed; the first (trial 0, params "
+                           f"{params[0]}) raised {errors[0]}")
     if score_name is None:
         classify = _is_classifier(model, kind, y if y_val is None else y_val)
         score_name = "score" if kind == "callable" else ("val acc" if classify else "val R^2")
-    return SearchResult(
-        params=[r["params"] for r in done],
-        scores=[float(r["score"]) for r in done],
-        curves=[r["curves"] for r in done],
-        errors=errors,
-        seeds=[r["seed"] for r in done],
-        seconds=[r["seconds"] for r in done],
-        random_state=int(random_state),
-        score_name=score_name,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars as Python scalars (readable, JSON-friendly); other values unchanged."""
-    return value.item() if isinstance(value, np.generic) else value
+    return SearchResult(params, [float(s) for s in scores], curves, errors, seeds, seconds,
+                        int(random_state), score_name)
 
 
 def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
@@ -667,17 +605,13 @@ def _split(model: Any, kind: str, X: Any, y: Any, X_val: Any, y_val: Any,
         return None, None, X_val, y_val
     if X_val is not None:
         return X, y, X_val, y_val
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction,
-                                                               numbers.Real) \
-            or not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1), "
-                         f"e.g. 0.2, or pass X_val and y_val")
+    validation_fraction = check_fraction("validation_fraction", validation_fraction)
     stratify = y if _is_classifier(model, kind, y) else None
     try:
         X_train, X_v, y_train, y_v = train_test_split(
             X, y, test_size=validation_fraction, random_state=random_state, stratify=stratify)
     except ValueError as err:
-        raise ValueError(f"cannot hold out validation_fraction={validation_fraction} of y "
-                         f"stratified ({err}); pass X_val and y_val, or a larger "
+        raise ValueError(f"cannot hold out validation_fraction={validation_fraction} of the "
+                         f"rows ({err}); pass X_val and y_val, or a larger "
                          f"validation_fraction") from err
     return X_train, y_train, X_v, y_v
