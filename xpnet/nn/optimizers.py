@@ -135,15 +135,9 @@ class Momentum(Optimizer):
         p += v
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum (Sutskever et al. 2013, as in PyTorch's ``nesterov=True``):
-    w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g"""
-
-    slots = ("v",)
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr)
-        self.momentum = _unit("momentum", momentum)
+    w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g  (Momentum's arguments and state)"""
 
     def step(self, key: str, p: Any, g: Any) -> None:
         (v,) = self._slot(key, p, "v")

@@ -472,23 +472,8 @@ def report_divergence(what: str, lr_text: str, on_divergence: str, stacklevel: i
     warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
 
 
-class _NoBar:
-    def __init__(self, n: int) -> None:
-        self._it = range(n)
-
-    def __iter__(self):  # noqa: ANN204
-        return iter(self._it)
-
-    def set_postfix(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(epochs: int, verbose: bool) -> Any:
-    if not verbose:
-        return _NoBar(epochs)
-    from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
+    """The epochs, through a tqdm progress bar that shows only when ``verbose``."""
+    from tqdm.auto import tqdm  # noqa: PLC0415 - imported when training starts
 
-    return tqdm(range(epochs), desc="train", unit="epoch", leave=True)
+    return tqdm(range(epochs), desc="train", unit="epoch", leave=True, disable=not verbose)
