@@ -392,3 +392,27 @@ def test_load_dataset_idx_split(isolated):
     assert s.target_names == tuple("0123456789")
     with pytest.raises(ValueError, match="validation_fraction"):
         datasets.load_dataset("mnist", path=d, validation_fraction=1.0)
+
+
+def test_resolve_name_from_the_one_table():
+    for name, canonical in [("cancer", "breast_cancer"), ("Breast-Cancer", "breast_cancer"),
+                            ("fashion", "fashion_mnist"), ("fashion-mnist", "fashion_mnist"),
+                            ("MNIST", "mnist"), ("digits", "digits")]:
+        assert datasets.resolve_name(name) == canonical
+    with pytest.raises(ValueError, match="name='cifar'") as info:
+        datasets.resolve_name("cifar")
+    for valid in datasets.DATASETS:
+        assert valid in str(info.value)
+
+
+def test_installed_finds_the_first_complete_directory(isolated, monkeypatch):
+    assert datasets.installed("mnist") is None
+    fake_mnist(isolated / "p", "train")
+    assert datasets.installed("mnist", isolated / "p") is None  # the test files are missing
+    fake_mnist(isolated / "p", "test", gz=True)
+    assert datasets.installed("mnist", isolated / "p") == isolated / "p"
+    fake_mnist(isolated / "system/fashion-mnist", "train")
+    fake_mnist(isolated / "system/fashion-mnist", "test")
+    assert datasets.installed("fashion") == isolated / "system/fashion-mnist"
+    with pytest.raises(ValueError, match="name"):
+        datasets.installed("digits")

@@ -19,6 +19,7 @@ import shutil
 import struct
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,27 +35,15 @@ __all__ = [
     "SYSTEM_DATA_DIR",
     "Split",
     "data_dirs",
+    "installed",
     "load_breast_cancer_split",
     "load_dataset",
     "load_digits_split",
     "load_fashion_mnist",
     "load_mnist",
     "read_idx",
+    "resolve_name",
 ]
-
-DATASETS: tuple[str, ...] = ("breast_cancer", "digits", "fashion_mnist", "mnist")
-"""Names accepted by :func:`load_dataset` (aliases: ``breast-cancer``, ``cancer``,
-``fashion-mnist``)."""
-
-_ALIASES = {
-    "breast_cancer": "breast_cancer",
-    "breast-cancer": "breast_cancer",
-    "cancer": "breast_cancer",
-    "digits": "digits",
-    "fashion_mnist": "fashion_mnist",
-    "fashion-mnist": "fashion_mnist",
-    "mnist": "mnist",
-}
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 """System-wide data directory (Debian's ``dataset-fashion-mnist`` installs here)."""
@@ -119,6 +108,56 @@ FASHION_CLASSES = (
 )
 
 
+@dataclass(frozen=True)
+class _Dataset:
+    """One dataset: its other names, and either the scikit-learn loader and the scaling of
+    its features, or the directory of its IDX files and its class names."""
+
+    aliases: tuple[str, ...] = ()
+    sklearn: str | None = None  # the sklearn.datasets function
+    scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (x, x_train) -> x
+    directory: str | None = None  # IDX files: the directory name under the data dirs
+    classes: tuple[str, ...] = ()
+
+
+def _standardize(x: np.ndarray, x_train: np.ndarray) -> np.ndarray:
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit(x_train).transform(x)
+
+
+#: the datasets by canonical name: the one table of them (names, aliases, sources)
+_TABLE: dict[str, _Dataset] = {
+    "breast_cancer": _Dataset(("breast-cancer", "cancer"), "load_breast_cancer", _standardize),
+    "digits": _Dataset((), "load_digits", lambda x, _: x / 16.0),
+    "fashion_mnist": _Dataset(("fashion-mnist", "fashion"), directory="fashion-mnist",
+                              classes=FASHION_CLASSES),
+    "mnist": _Dataset(directory="mnist", classes=tuple(str(i) for i in range(10))),
+}
+DATASETS: tuple[str, ...] = tuple(_TABLE)
+"""Names accepted by :func:`load_dataset` (aliases: ``breast-cancer``, ``cancer``,
+``fashion-mnist``, ``fashion``)."""
+
+
+def resolve_name(name: str) -> str:
+    """The canonical name of dataset ``name`` (any case, ``-`` or ``_``, or an alias).
+
+    Example:
+        >>> resolve_name("Fashion-MNIST"), resolve_name("cancer")
+        ('fashion_mnist', 'breast_cancer')
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+    """
+    key = name.strip().lower() if isinstance(name, str) else None
+    for canonical, dataset in _TABLE.items():
+        if key is not None and key.replace("-", "_") in (canonical, *dataset.aliases):
+            return canonical
+    aliases = ", ".join(a for d in _TABLE.values() for a in d.aliases)
+    raise ValueError(f"unknown dataset name={name!r}; valid names are {', '.join(DATASETS)} "
+                     f"(aliases: {aliases})")
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
     """A train / validation / test split; features ``(n, d)``, labels int64 ``(n,)``."""
@@ -143,31 +182,29 @@ class Split:
 # --------------------------------------------------------------------------- sklearn sets
 
 
-def _sklearn_split(x: np.ndarray, y: np.ndarray, random_state: int):
+def _sklearn_split(name: str, random_state: int = 42, dtype: Any = "float32",
+                   scale: bool = True) -> Split:
+    """A scikit-learn toy set split 64% / 16% / 20% (stratified with ``random_state``); with
+    ``scale`` the table's scaling, fitted on the training rows, is applied to all three."""
+    import sklearn.datasets
     from sklearn.model_selection import train_test_split
 
+    dataset = _TABLE[name]
+    bunch = getattr(sklearn.datasets, dataset.sklearn)()
     x_train_all, x_test, y_train_all, y_test = train_test_split(
-        x, y, stratify=y, test_size=0.2, random_state=random_state
+        bunch.data, bunch.target, stratify=bunch.target, test_size=0.2, random_state=random_state
     )
     x_train, x_val, y_train, y_val = train_test_split(
         x_train_all, y_train_all, stratify=y_train_all, test_size=0.2, random_state=random_state
     )
-    return x_train, y_train, x_val, y_val, x_test, y_test
-
-
-def _make_split(xs, ys, feature_names, target_names, dtype) -> Split:
+    xs = (x_train, x_val, x_test)
+    if scale:
+        xs = tuple(dataset.scale(x, x_train) for x in xs)
     x_train, x_val, x_test = (np.asarray(x, dtype=np.dtype(dtype)) for x in xs)
-    y_train, y_val, y_test = (np.asarray(y, dtype=np.int64) for y in ys)
-    return Split(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        tuple(str(f) for f in feature_names),
-        tuple(str(t) for t in target_names),
-    )
+    y_train, y_val, y_test = (np.asarray(y, dtype=np.int64) for y in (y_train, y_val, y_test))
+    return Split(x_train, y_train, x_val, y_val, x_test, y_test,
+                 tuple(str(f) for f in bunch.feature_names),
+                 tuple(str(t) for t in bunch.target_names))
 
 
 def load_breast_cancer_split(
@@ -178,46 +215,24 @@ def load_breast_cancer_split(
     The test set is 20% of the data, the validation set 20% of the rest, both stratified
     with ``random_state``. With ``scale`` a ``StandardScaler`` fitted on the training rows
     is applied to all three parts.
-    """
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.preprocessing import StandardScaler
 
-    bunch = load_breast_cancer()
-    x_train, y_train, x_val, y_val, x_test, y_test = _sklearn_split(
-        bunch.data, bunch.target, random_state
-    )
-    if scale:
-        scaler = StandardScaler().fit(x_train)
-        x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
-    return _make_split(
-        (x_train, x_val, x_test),
-        (y_train, y_val, y_test),
-        bunch.feature_names,
-        bunch.target_names,
-        dtype,
-    )
+    Example:
+        >>> load_breast_cancer_split().x_train.shape
+        (364, 30)
+    """
+    return _sklearn_split("breast_cancer", random_state, dtype, scale)
 
 
 def load_digits_split(random_state: int = 42, dtype: Any = "float32", scale: bool = True) -> Split:
     """Scikit-learn's 8x8 digits (64 features, 10 classes), split like the breast cancer set.
 
     With ``scale`` the pixels (0..16) are divided by 16 to lie in ``[0, 1]``.
-    """
-    from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    x_train, y_train, x_val, y_val, x_test, y_test = _sklearn_split(
-        bunch.data, bunch.target, random_state
-    )
-    if scale:
-        x_train, x_val, x_test = (x / 16.0 for x in (x_train, x_val, x_test))
-    return _make_split(
-        (x_train, x_val, x_test),
-        (y_train, y_val, y_test),
-        bunch.feature_names,
-        bunch.target_names,
-        dtype,
-    )
+    Example:
+        >>> load_digits_split().x_test.shape
+        (360, 64)
+    """
+    return _sklearn_split("digits", random_state, dtype, scale)
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -256,11 +271,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
 
 
-def _dir_name(name: str) -> str:
-    key = _ALIASES.get(name.lower())
-    if key not in ("mnist", "fashion_mnist"):
+def _directory(name: str) -> str:
+    """The IDX directory name of dataset ``name`` (ValueError for the scikit-learn sets)."""
+    try:
+        directory = _TABLE[resolve_name(name)].directory
+    except ValueError:
+        directory = None
+    if directory is None:
         raise ValueError(f"name must be 'mnist' or 'fashion-mnist', got {name!r}")
-    return key.replace("_", "-")
+    return directory
 
 
 def data_dirs(name: str, path: str | os.PathLike | None = None) -> list[Path]:
@@ -269,7 +288,7 @@ def data_dirs(name: str, path: str | os.PathLike | None = None) -> list[Path]:
     ``path`` (if given), ``$XPNET_DATA/<name>`` (if set), ``~/.xpnet/datasets/<name>`` and
     ``SYSTEM_DATA_DIR/<name>``.
     """
-    name = _dir_name(name)
+    name = _directory(name)
     dirs = [Path(path).expanduser()] if path is not None else []
     if os.environ.get("XPNET_DATA"):
         dirs.append(Path(os.environ["XPNET_DATA"]).expanduser() / name)
@@ -282,6 +301,20 @@ def _find(directory: Path, stem: str) -> Path | None:
     for candidate in (directory / stem, directory / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
+    return None
+
+
+def installed(name: str, path: str | os.PathLike | None = None) -> Path | None:
+    """The first of :func:`data_dirs` that holds all four IDX files of ``name`` (mnist or
+    fashion_mnist, or an alias), or None.
+
+    Example:
+        >>> installed("mnist", "/nonexistent")  # doctest: +SKIP
+        PosixPath('/home/me/.xpnet/datasets/mnist')
+    """
+    for directory in data_dirs(name, path):
+        if all(_find(directory, stem) for stem in _FILES["train"] + _FILES["test"]):
+            return directory
     return None
 
 
@@ -331,12 +364,30 @@ def _download(name: str, filename: str, target: Path) -> Path:
     raise OSError(f"could not download {filename}: " + "; ".join(errors))
 
 
-def _load_idx_pair(
-    name: str, path, kind: str, download: bool, flatten: bool, normalize: bool, dtype
+def load_idx(
+    name: str,
+    path: str | os.PathLike | None = None,
+    kind: str = "train",
+    *,
+    download: bool = False,
+    flatten: bool = True,
+    normalize: bool = True,
+    dtype: Any = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``kind`` ("train" or "test") of the IDX dataset ``name`` as ``(images, labels)``.
+
+    ``name`` is "mnist" or "fashion_mnist" (or an alias). Images are ``(n, 784)``
+    (``(n, 28, 28)`` unless ``flatten``), scaled to ``[0, 1]`` when ``normalize``, cast to
+    ``dtype`` (``None`` keeps uint8 when not normalizing); labels are int64. See
+    :func:`data_dirs` for where the files are looked for; ``download`` fetches missing ones.
+
+    Example:
+        >>> load_idx("mnist", kind="test")[0].shape  # doctest: +SKIP
+        (10000, 784)
+    """
     if kind not in _FILES:
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
-    name = _dir_name(name)
+    name = _directory(name)
     stems = _FILES[kind]
     dirs = data_dirs(name, path)
     files = None
@@ -374,38 +425,51 @@ def _load_idx_pair(
     return x, labels.astype(np.int64)
 
 
-def load_mnist(
-    path: str | os.PathLike | None = None,
-    kind: str = "train",
-    *,
-    download: bool = False,
-    flatten: bool = True,
-    normalize: bool = True,
-    dtype: Any = "float32",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load MNIST ``kind`` ("train" 60000 or "test" 10000 rows) as ``(images, labels)``.
+def load_mnist(path: str | os.PathLike | None = None, kind: str = "train", **options: Any
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Load MNIST ``kind`` ("train" 60000 or "test" 10000 rows) as ``(images, labels)``;
+    ``options`` (``download``, ``flatten``, ``normalize``, ``dtype``) as :func:`load_idx`.
 
-    Images are ``(n, 784)`` (``(n, 28, 28)`` unless ``flatten``), scaled to ``[0, 1]`` when
-    ``normalize``, cast to ``dtype`` (``None`` keeps uint8 when not normalizing); labels are
-    int64. See :func:`data_dirs` for where the files are looked for.
+    Example:
+        >>> x, y = load_mnist(kind="test")  # doctest: +SKIP
     """
-    return _load_idx_pair("mnist", path, kind, download, flatten, normalize, dtype)
+    return load_idx("mnist", path, kind, **options)
 
 
-def load_fashion_mnist(
-    path: str | os.PathLike | None = None,
-    kind: str = "train",
-    *,
-    download: bool = False,
-    flatten: bool = True,
-    normalize: bool = True,
-    dtype: Any = "float32",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load Fashion-MNIST ``kind`` ("train" or "test"); same conventions as :func:`load_mnist`."""
-    return _load_idx_pair("fashion-mnist", path, kind, download, flatten, normalize, dtype)
+def load_fashion_mnist(path: str | os.PathLike | None = None, kind: str = "train",
+                       **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Load Fashion-MNIST ``kind`` ("train" or "test"); same conventions as :func:`load_mnist`.
+
+    Example:
+        >>> x, y = load_fashion_mnist(kind="test")  # doctest: +SKIP
+    """
+    return load_idx("fashion_mnist", path, kind, **options)
 
 
-def _load_idx_split(
+def load_dataset(name: str, **kw: Any) -> Split:
+    """Load a dataset by name (see :data:`DATASETS` and :func:`resolve_name`) as a
+    :class:`Split`.
+
+    ``breast_cancer`` and ``digits`` take ``random_state``, ``dtype`` and ``scale``.
+    ``mnist`` and ``fashion_mnist`` take ``path``, ``download``, ``dtype``, ``scale``
+    (divide by 255), ``n_train`` (keep only the first ``n_train`` training rows, for quick
+    runs) and ``validation_fraction`` (default 0.1): the validation rows are the last ones
+    of the (possibly shortened) training set, so the split is deterministic.
+
+    Example:
+        >>> load_dataset("cancer").x_val.shape
+        (91, 30)
+    """
+    try:
+        key = resolve_name(name)
+    except ValueError as err:
+        raise ValueError(f"load_dataset: {err}") from None
+    if _TABLE[key].sklearn is not None:
+        return _sklearn_split(key, **kw)
+    return _idx_split(key, **kw)
+
+
+def _idx_split(
     name: str,
     *,
     path: str | os.PathLike | None = None,
@@ -417,42 +481,12 @@ def _load_idx_split(
 ) -> Split:
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    kw = dict(download=download, normalize=scale, dtype=dtype)
-    x, y = _load_idx_pair(name, path, "train", flatten=True, **kw)
-    x_test, y_test = _load_idx_pair(name, path, "test", flatten=True, **kw)
+    kw = dict(path=path, flatten=True, download=download, normalize=scale, dtype=dtype)
+    x, y = load_idx(name, kind="train", **kw)
+    x_test, y_test = load_idx(name, kind="test", **kw)
     if n_train is not None:
         x, y = x[:n_train], y[:n_train]
     n_fit = len(x) - int(round(len(x) * validation_fraction))
-    classes = FASHION_CLASSES if name == "fashion-mnist" else tuple(str(i) for i in range(10))
-    return Split(
-        x[:n_fit],
-        y[:n_fit],
-        x[n_fit:],
-        y[n_fit:],
-        x_test,
-        y_test,
-        tuple(f"pixel_{i}" for i in range(x.shape[1])),
-        classes,
-    )
-
-
-def load_dataset(name: str, **kw: Any) -> Split:
-    """Load a dataset by name (see :data:`DATASETS`) as a :class:`Split`.
-
-    ``breast_cancer`` and ``digits`` take ``random_state``, ``dtype`` and ``scale``.
-    ``mnist`` and ``fashion_mnist`` take ``path``, ``download``, ``dtype``, ``scale``
-    (divide by 255), ``n_train`` (keep only the first ``n_train`` training rows, for quick
-    runs) and ``validation_fraction`` (default 0.1): the validation rows are the last ones
-    of the (possibly shortened) training set, so the split is deterministic.
-    """
-    key = _ALIASES.get(name.lower()) if isinstance(name, str) else None
-    if key is None:
-        raise ValueError(
-            f"load_dataset: unknown dataset name={name!r}; valid names are "
-            f"{', '.join(DATASETS)} (aliases: breast-cancer, cancer, fashion-mnist)"
-        )
-    if key == "breast_cancer":
-        return load_breast_cancer_split(**kw)
-    if key == "digits":
-        return load_digits_split(**kw)
-    return _load_idx_split(key.replace("_", "-"), **kw)
+    features = tuple(f"pixel_{i}" for i in range(x.shape[1]))
+    return Split(x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:], x_test, y_test, features,
+                 _TABLE[name].classes)
