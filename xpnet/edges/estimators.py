@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..backends import Backend, get_backend, library_of
-from ..backends.validation import check_features, check_hidden_sizes, check_lengths
+from ..backends import Backend, get_backend, is_host
+from ..backends.validation import check_features, check_hidden_sizes, check_lengths, check_targets
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from ..nn.losses import softmax
@@ -73,13 +74,52 @@ _FITTED = {"n_features_in_": (int,), "n_outputs_": (int,), "n_layers_": (int,),
 _FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter outside its constraint (both a ValueError and a TypeError, as scikit-learn's)."""
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
-        math.isfinite(value)
+def _number(lo: float, hi: float = math.inf, *, integer: bool = False, open_lo: bool = False,
+            open_hi: bool = False) -> Callable[[Any], bool]:
+    """A constraint: a finite number (an integer if asked) between ``lo`` and ``hi``."""
+    def ok(value: Any) -> bool:
+        kind = numbers.Integral if integer else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+            return False
+        return (value > lo if open_lo else value >= lo) and (value < hi if open_hi else value <= hi)
+    return ok
+
+
+_COUNT, _UNIT = (_number(1, integer=True), "an integer >= 1"), (
+    _number(0, 1, open_hi=True), "a number in [0, 1)")
+#: parameter -> (constraint, what it must be): the one table ``fit`` checks (scikit-learn's
+#: declarative style, xpnet's messages: "alpha=-1.0 must be a finite number >= 0")
+_CONSTRAINTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "hidden_layer_sizes": (lambda v: not isinstance(v, str),  # "100,50": the CLI's spelling
+                           "an int or a tuple of ints, e.g. hidden_layer_sizes=(100,)"),
+    "activation": (ACTIVATIONS.__contains__, f"one of {', '.join(map(repr, ACTIVATIONS))}"),
+    "solver": (SOLVERS.__contains__, f"one of {', '.join(map(repr, SOLVERS))}"),
+    "alpha": (_number(0), "a finite number >= 0"),
+    "l1": (_number(0), "a finite number >= 0"),
+    "tol": (_number(0), "a finite number >= 0"),
+    "learning_rate_init": (_number(0, open_lo=True),
+                           "a finite number > 0, e.g. learning_rate_init=0.001"),
+    "epsilon": (_number(0, open_lo=True), "a finite number > 0, e.g. epsilon=1e-08"),
+    "max_iter": _COUNT,
+    "n_iter_no_change": _COUNT,
+    "batch_size": (lambda v: v == "auto" if isinstance(v, str) else _COUNT[0](v),
+                   "'auto' (min(200, n_samples)) or an integer >= 1"),
+    "momentum": _UNIT, "beta_1": _UNIT, "beta_2": _UNIT, "dropout": _UNIT,
+    "validation_fraction": (_number(0, 1, open_lo=True, open_hi=True),
+                            "a number in (0, 1), e.g. 0.1"),
+    **dict.fromkeys(("shuffle", "verbose", "warm_start", "early_stopping", "batchnorm"),
+                    (lambda v: isinstance(v, (bool, np.bool_)), "True or False")),
+    "weight_init": (lambda v: v == "auto" or v.lower() in INITIALIZERS if isinstance(v, str)
+                    else _number(0)(v), f"'auto', an initializer name "
+                    f"({', '.join(sorted(INITIALIZERS))}) or a float standard deviation >= 0"),
+    "random_state": (lambda v: v is None or isinstance(v, np.random.RandomState) or
+                     _number(0, 2**32, integer=True, open_hi=True)(v),
+                     "None, an integer in [0, 2**32) or a numpy.random.RandomState"),
+}
 
 
 class _BaseMLP(Saveable, BaseEstimator):
@@ -144,81 +184,20 @@ class _BaseMLP(Saveable, BaseEstimator):
         self.dtype = dtype
 
     # ------------------------------------------------------------------ parameters
-    def _hidden_sizes(self) -> list[int]:
-        if isinstance(self.hidden_layer_sizes, str):  # "100,50" is a command line's spelling
-            raise TypeError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be an int or "
-                            f"a tuple of ints, e.g. hidden_layer_sizes=(100,)")
-        try:
-            return check_hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
-        except TypeError:
-            raise TypeError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be an int or "
-                            f"a tuple of ints, e.g. hidden_layer_sizes=(100,)") from None
-
     def _check_params(self) -> list[int]:
-        """Validate every parameter (at fit time, as scikit-learn does); the hidden sizes."""
-        sizes = self._hidden_sizes()
-        choices = (("activation", self.activation, ACTIVATIONS),
-                   ("solver", self.solver, SOLVERS))
-        for name, value, allowed in choices:
-            if value not in allowed:
-                raise ValueError(f"{name}={value!r} is not supported; use one of "
-                                 f"{', '.join(map(repr, allowed))}")
-        nonneg = (("alpha", self.alpha), ("l1", self.l1), ("tol", self.tol))
-        for name, value in nonneg:
-            if not _is_real(value) or value < 0:
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-        positive = (("learning_rate_init", self.learning_rate_init),
-                    ("epsilon", self.epsilon))
-        for name, value in positive:
-            if not _is_real(value) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a finite number > 0, "
-                                 f"e.g. {name}={self._get_default(name)!r}")
-        counts = (("max_iter", self.max_iter), ("n_iter_no_change", self.n_iter_no_change))
-        for name, value in counts:
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
-        bs = self.batch_size
-        if not (bs == "auto" if isinstance(bs, str) else _is_int(bs) and bs >= 1):
-            raise ValueError(f"batch_size={bs!r} must be 'auto' (min(200, n_samples)) or an "
-                             f"integer >= 1")
-        units = (("momentum", self.momentum), ("beta_1", self.beta_1), ("beta_2", self.beta_2),
-                 ("dropout", self.dropout))
-        for name, value in units:
-            if not _is_real(value) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}={value!r} must be a number in [0, 1)")
-        vf = self.validation_fraction
-        if not _is_real(vf) or not 0.0 < vf < 1.0:
-            raise ValueError(f"validation_fraction={vf!r} must be a number in (0, 1), "
-                             f"e.g. 0.1")
-        for name in ("shuffle", "verbose", "warm_start", "early_stopping", "batchnorm"):
+        """Validate every parameter against :data:`_CONSTRAINTS` (at fit time, as
+        scikit-learn does); the hidden sizes."""
+        for name, (ok, must) in _CONSTRAINTS.items():
             value = getattr(self, name)
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name}={value!r} must be True or False")
-        wi = self.weight_init
-        if isinstance(wi, str):
-            if wi != "auto" and wi.lower() not in INITIALIZERS:
-                raise ValueError(f"weight_init={wi!r} is not known; use 'auto' or one of "
-                                 f"{', '.join(sorted(INITIALIZERS))}, or a float std")
-        elif not _is_real(wi) or wi < 0:
-            raise ValueError(f"weight_init={wi!r} must be 'auto', an initializer name or a "
-                             f"float standard deviation >= 0")
-        return sizes
-
-    def _get_default(self, name: str) -> Any:
-        import inspect  # noqa: PLC0415 - only for an error message
-
-        return inspect.signature(_BaseMLP.__init__).parameters[name].default
+            if not ok(value):
+                raise InvalidParameterError(f"{name}={value!r} must be {must}")
+        return check_hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
 
     def _seed(self) -> int | None:
         rs = self.random_state
-        if rs is None:
-            return None
-        if _is_int(rs) and 0 <= rs < 2**32:
-            return int(rs)
         if isinstance(rs, np.random.RandomState):
             return int(rs.randint(0, 2**31 - 1))
-        raise ValueError(f"random_state={rs!r} must be None, an integer in [0, 2**32) or a "
-                         f"numpy.random.RandomState")
+        return None if rs is None else int(rs)
 
     def _make_optimizer(self) -> Optimizer:
         lr = float(self.learning_rate_init)
@@ -239,63 +218,49 @@ class _BaseMLP(Saveable, BaseEstimator):
     @staticmethod
     def _on_device(x: Any, backend: Backend) -> bool:
         """True for arrays of the model's own (non-NumPy) library: used where they are."""
-        lib = library_of(x)
-        return lib not in (None, "numpy") and backend.owns(x)
+        return not is_host(x) and backend.owns(x)
 
-    def _validate_fit_data(self, X: Any, y: Any, backend: Backend, reset: bool
-                           ) -> tuple[Any, Any]:
-        """(x, y): device arrays of the model's library stay there; the rest is validated on
-        the host by scikit-learn."""
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             f"is None; pass the training targets")
+    def _inputs(self, X: Any, y: Any, backend: Backend, reset: bool) -> tuple[Any, Any, Any]:
+        """(device features, ``y``, the NumPy dtype host results come back in).
+
+        Features of the model's own library are checked where they are (the dtype is then
+        None: results stay on the device); anything else is validated on the host by
+        scikit-learn's ``validate_data`` (with ``y`` unless it is None, as in ``predict``),
+        and host results come back in the validated input's float dtype, as in scikit-learn.
+        """
         if self._on_device(X, backend):
-            x = check_features(X, backend, "X",
-                               n_features=None if reset else self.n_features_in_)
-            check_lengths(x, y, "X", "y")
+            x = check_features(X, backend, "X", n_features=None if reset else self.n_features_in_)
             if reset:
                 self.n_features_in_ = int(x.shape[1])
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-            if self._loss == "mse" and self._on_device(y, backend):
-                y = backend.asarray(y, name="y")  # regression targets stay on the device
-                if y.ndim == 2 and y.shape[1] == 1:
-                    y = backend.xp.reshape(y, (-1,))
-                return x, y
-            return x, self._host_targets(backend.to_numpy(y))
-        X, y = self._host(X, backend, "X"), self._host(y, backend, "y")
-        X, y = validate_data(self, X, y, reset=reset, dtype=_FLOAT_DTYPES,
-                             **self._y_check_params())
+                self.__dict__.pop("feature_names_in_", None)
+            return x, y, None
+        X = self._host(X, backend, "X")
+        if y is None:
+            X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        else:
+            X, y = validate_data(self, X, self._host(y, backend, "y"), reset=reset,
+                                 dtype=_FLOAT_DTYPES, **self._y_check_params())
         if X.dtype == backend.dtype_name:  # shape and NaN/inf checked: no second scan
-            return backend.asarray(X, name="X"), self._host_targets(y)
+            return backend.asarray(X, name="X"), y, X.dtype
         # a cast to a narrower dtype (float64 data, float32 model) can still overflow
-        return check_features(X, backend, "X"), self._host_targets(y)
+        return check_features(X, backend, "X"), y, X.dtype
 
     @staticmethod
     def _host(a: Any, backend: Backend, name: str) -> Any:
         """Host data as it is; the model's own arrays copied to the host; arrays of another
         library refused with a TypeError (never converted silently)."""
-        if library_of(a) in (None, "numpy"):
+        if is_host(a):
             return a
         return backend.to_numpy(backend.asarray(a, dtype=getattr(a, "dtype", None), name=name))
 
     def _y_check_params(self) -> dict[str, Any]:
         return {}
 
-    def _host_targets(self, y: Any) -> Any:
-        return y
-
     def _predict_input(self, X: Any) -> tuple[Any, Any]:
-        """(device features, None if X was already on the model's device else the NumPy
-        dtype host results come back in: the validated input's float dtype, as in
-        scikit-learn)."""
+        """(device features, the NumPy dtype of host results or None: see :meth:`_inputs`)."""
         check_is_fitted(self)
-        backend = self.network_.backend
-        if self._on_device(X, backend):
-            return check_features(X, backend, "X", n_features=self.n_features_in_), None
-        X = self._host(X, backend, "X")
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        return check_features(X, backend, "X"), X.dtype
+        x, _, host_dtype = self._inputs(X, None, self.network_.backend, reset=False)
+        return x, host_dtype
 
     def _out(self, z: Any, host_dtype: Any) -> Any:
         """Device result as it is, or as a NumPy array of ``host_dtype``."""
@@ -314,24 +279,21 @@ class _BaseMLP(Saveable, BaseEstimator):
         return net.xp.concat(parts, axis=0)
 
     # ------------------------------------------------------------------ training
-    def _n_outputs(self, y: Any) -> int:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
-        return y  # pragma: no cover - overridden
-
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
         sizes = self._check_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True; set "
                              "early_stopping=False or call fit")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             f"is None; pass the training targets")
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        if incremental and first_pass:
-            self._check_first_partial_fit(classes)
         backend = (get_backend(self.backend, self.dtype, self._seed()) if first_pass
                    else self.network_.backend)
-        x, y = self._validate_fit_data(X, y, backend, reset=first_pass)
-        t = self._targets(y, first_pass, incremental, classes)
+        x, y, host_dtype = self._inputs(X, y, backend, reset=first_pass)
+        if host_dtype is None:  # scikit-learn compared the lengths of host data
+            check_lengths(x, y, "X", "y")
+        t = self._targets(y, backend, first_pass, incremental, classes)  # on the device
         if first_pass:
             self._initialize(sizes, self._n_outputs(t), backend)
         elif self._n_outputs(t) != self.n_outputs_:
@@ -374,9 +336,6 @@ class _BaseMLP(Saveable, BaseEstimator):
                           f"tol or scale the inputs", ConvergenceWarning, stacklevel=3)
         return self
 
-    def _check_first_partial_fit(self, classes: Any) -> None:
-        """Hook: the classifier needs ``classes`` on the first partial_fit."""
-
     def _initialize(self, sizes: list[int], n_outputs: int, backend: Backend) -> None:
         """Build the network and optimizer and reset the fitted curves (first pass)."""
         dropout = float(self.dropout)
@@ -405,7 +364,7 @@ class _BaseMLP(Saveable, BaseEstimator):
     def _split(self, x: Any, t: Any, backend: Backend) -> tuple[Any, Any, Any, Any]:
         """Hold out ``validation_fraction`` of the samples (stratified for classifiers)."""
         n = int(x.shape[0])
-        stratify = np.asarray(backend.to_numpy(t)) if self._loss != "mse" else None
+        stratify = backend.to_numpy(t) if self._loss != "mse" else None
         seed = int(backend.host_rng.randint(0, 2**31 - 1))
         try:
             train_idx, val_idx = train_test_split(
@@ -418,15 +377,10 @@ class _BaseMLP(Saveable, BaseEstimator):
         if val_idx.shape[0] < 2:
             raise ValueError("The validation set is too small (fewer than 2 samples). Increase "
                              "'validation_fraction' or the size of your dataset.")
-        take = self._take
-        return (take(x, train_idx, backend), take(t, train_idx, backend),
-                take(x, val_idx, backend), take(t, val_idx, backend))
-
-    @staticmethod
-    def _take(a: Any, idx: np.ndarray, backend: Backend) -> Any:
-        if library_of(a) in (None, "numpy"):
-            return np.asarray(a)[idx]
-        return backend.xp.take(a, backend.asarray(idx, dtype="int64"), axis=0)
+        xp = backend.xp
+        train, val = (backend.asarray(idx, dtype="int64") for idx in (train_idx, val_idx))
+        return (xp.take(x, train, axis=0), xp.take(t, train, axis=0), xp.take(x, val, axis=0),
+                xp.take(t, val, axis=0))
 
     def _record(self, trainer: Trainer, n_train: int) -> None:
         """scikit-learn's fitted numbers from the History after a call."""
@@ -642,19 +596,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Labels of any type (strings too) are encoded to 0..k-1 internally.
     """
 
-    def _check_first_partial_fit(self, classes: Any) -> None:
-        if classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit, e.g. "
-                             "partial_fit(X, y, classes=np.unique(y_all))")
-
-    def _host_targets(self, y: Any) -> Any:
-        y = np.asarray(y)
+    def _targets(self, y: Any, backend: Backend, first_pass: bool, incremental: bool,
+                 classes: Any) -> Any:
+        """Labels checked and encoded to 0..k-1 on the host (where ``classes_`` lives)."""
+        y = np.asarray(self._host(y, backend, "y"))
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        return y
-
-    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
         if classes is not None:
             classes = np.unique(np.asarray(classes))
             if not first_pass and hasattr(self, "classes_") and not (
@@ -670,7 +618,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"warm_start can only be used where y has the same classes as "
                                  f"in the previous call to fit. Previously got "
                                  f"{self.classes_}, y has {seen}; set warm_start=False")
-        return self._encode(y)
+        return backend.asarray(self._encode(y), dtype=backend.index_dtype, name="y")
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
         classes = self.classes_
@@ -695,6 +643,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         ``classes`` (all labels that will ever be seen) is required on the first call.
         """
+        if classes is None and "network_" not in self.__dict__:
+            raise ValueError("classes must be passed on the first call to partial_fit, e.g. "
+                             "partial_fit(X, y, classes=np.unique(y_all))")
         return self._fit(X, y, incremental=True, classes=classes)
 
     def predict(self, X: Any) -> Any:
@@ -727,7 +678,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if sample_weight is None and self._on_device(X, backend):
             pred = self.predict(X)
             xp = backend.xp
-            if library_of(pred) in (None, "numpy"):
+            if is_host(pred):  # labels that only NumPy holds (strings)
                 return float(np.mean(pred == np.asarray(backend.to_numpy(y))))
             yd = backend.asarray(y, dtype=pred.dtype, name="y")
             return backend.to_float(xp.mean(xp.astype(pred == yd, backend.dtype)))
@@ -748,16 +699,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _y_check_params(self) -> dict[str, Any]:
         return {"multi_output": True, "y_numeric": True}
 
-    def _host_targets(self, y: Any) -> Any:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
+    def _targets(self, y: Any, backend: Backend, first_pass: bool, incremental: bool,
+                 classes: Any) -> Any:
+        """Finite numeric targets on the device, (n_samples,) for a single output."""
+        if not self._on_device(y, backend) and np.ndim(y) == 2 and np.shape(y)[1] == 1:
             y = column_or_1d(y, warn=True)
-        if y.dtype.kind not in "biuf":
-            raise ValueError(f"y has dtype {y.dtype}; regression targets must be numbers")
-        return y.astype(np.float64, copy=False) if y.dtype.kind != "f" else y
-
-    def _targets(self, y: Any, first_pass: bool, incremental: bool, classes: Any) -> Any:
-        return y
+        t = check_targets(y, backend, "y")
+        return backend.xp.reshape(t, (-1,)) if t.ndim == 2 and t.shape[1] == 1 else t
 
     def _n_outputs(self, t: Any) -> int:
         return 1 if t.ndim == 1 else int(t.shape[1])
