@@ -178,14 +178,19 @@ def _weight_init(flag: str, text: str) -> str | float:
     return value
 
 
-def _dataset(text: str) -> str:
-    """A name of the library's dataset table; dashes read as underscores (``fashion-mnist``).
-    An unknown name is refused as it was typed."""
-    name = text.strip().lower().replace("-", "_")
-    if name not in datasets.DATASETS:
-        raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; use one of "
-                                         f"{_names(datasets.DATASETS)}")
-    return name
+def _dataset(_flag: str, name: str) -> str:
+    """The canonical name of a dataset, its aliases and dashes accepted (``fashion-mnist``)."""
+    return datasets.resolve_name(name)
+
+
+def _reads_idx_files(name: str) -> bool:
+    """Whether dataset ``name`` is read from IDX files (``datasets.installed`` refuses the
+    sets that ship with scikit-learn)."""
+    try:
+        datasets.installed(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _names(table: Any) -> str:
@@ -222,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_data(g: Any, dataset_help: str) -> None:
     """The options of what ``_load_split`` loads (train and search)."""
-    g.add_argument("--dataset", type=_dataset, metavar="NAME",
+    g.add_argument("--dataset", type=_checked("--dataset", _dataset, parse=str), metavar="NAME",
                    help=f"{_names(datasets.DATASETS)}: {dataset_help}")
     g.add_argument("--train-size", type=_checked("--train-size", check_positive, integer=True),
                    metavar="N", help="use only the first N training samples (quick runs on MNIST)")
@@ -435,7 +440,7 @@ def _resolve(args: argparse.Namespace) -> None:
 
 
 def _load_split(args: argparse.Namespace) -> Any:
-    idx_files = args.dataset in ("mnist", "fashion_mnist")
+    idx_files = _reads_idx_files(args.dataset)
     if not idx_files and (args.data_dir or args.download):
         raise CLIError(f"--data-dir and --download apply to mnist and fashion_mnist only; "
                        f"{args.dataset} ships with scikit-learn")
@@ -637,15 +642,13 @@ def _env(args: argparse.Namespace) -> int:
         print(f"  {name:<17} {status}")
     print("datasets:")
     for name in datasets.DATASETS:
-        if name not in ("mnist", "fashion_mnist"):
-            print(f"  {name:<17} available (scikit-learn)")
-            continue
-        directory = name.replace("_", "-")
-        found = [d for d in datasets.data_dirs(directory)
-                 if any((d / f).is_file() for f in ("train-images-idx3-ubyte",
-                                                     "train-images-idx3-ubyte.gz"))]
-        status = (f"found in {found[0]}" if found else
-                  "not found (set XPNET_DATA=<dir> with the files in <dir>/" + directory + ")")
+        if not _reads_idx_files(name):
+            status = "available (scikit-learn)"
+        elif found := datasets.installed(name):
+            status = f"found in {found}"
+        else:
+            status = (f"not found (set XPNET_DATA=<dir> with the files in "
+                      f"<dir>/{datasets.data_dirs(name)[-1].name})")
         print(f"  {name:<17} {status}")
     return 0
 
