@@ -46,7 +46,7 @@ from ..backends import get_backend
 from ..nn.network import MultiLayerNet, MultiLayerNetExtend
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
-from ..nn.state import Saveable, describe, rebuild
+from ..nn.state import Saveable, _init_parameters, describe, rebuild
 from .estimators import MLPClassifier, MLPRegressor
 
 __all__ = ["save", "load", "MODEL_CLASSES", "FORMAT", "FORMAT_VERSION", "CONFIG_KEY"]
@@ -102,11 +102,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     config = {**header, **node, "arrays": {key: {"shape": list(arr.shape),
                                                  "dtype": arr.dtype.name}
                                            for key, arr in arrays.items()}}
-    try:
-        blob = json.dumps(config, sort_keys=True, allow_nan=True).encode("utf-8")
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"cannot save {type(model).__name__}: its description is not JSON "
-                         f"serializable ({err})") from None
+    blob = json.dumps(config, sort_keys=True, allow_nan=True).encode("utf-8")  # all JSON types
     entries = {CONFIG_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
     _atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **entries))
     return path
@@ -149,11 +145,8 @@ def load(path: str | os.PathLike, backend: Any = None) -> Any:
 # ====================================================================== writing
 def _class_name(cls: type, allowed: dict[str, type]) -> str | None:
     """The most derived allow-listed class that ``cls`` is or inherits from."""
-    for base in cls.__mro__:
-        for name, candidate in allowed.items():
-            if base is candidate:
-                return name
-    return None
+    return next((name for base in cls.__mro__ for name, candidate in allowed.items()
+                 if base is candidate), None)
 
 
 def _pack(desc: dict[str, Any], prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -165,7 +158,7 @@ def _pack(desc: dict[str, Any], prefix: str, arrays: dict[str, np.ndarray]) -> d
         raise TypeError(f"{prefix or 'model'} of class {cls.__name__} cannot be saved: model "
                         f"files hold {', '.join(_CLASSES)} (and their subclasses)")
     node = {"class": name, "config": _jsonable(desc["config"], f"{name} config"),
-            "fitted": _jsonable(desc["values"], f"{name} fitted values")}
+            "fitted": _jsonable(desc["values"], f"{name} fitted value")}
     for key in ("backend", "seed", "dtype"):
         if key in desc:
             node[key] = desc[key]
@@ -178,7 +171,6 @@ def _pack(desc: dict[str, Any], prefix: str, arrays: dict[str, np.ndarray]) -> d
     for key, child in desc["children"].items():
         node[key] = _pack(child, f"{prefix}{key}.", arrays)
     return node
-
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -204,40 +196,40 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def _fsync_dir(directory: Path) -> None:
     """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def _jsonable(value: Any, name: str) -> Any:
-    """``value`` as plain JSON types (tuples -> lists, NumPy scalars -> Python)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, name) for v in value]
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, f"{name}[{k!r}]") for k, v in value.items()}
-    raise ValueError(f"cannot save {name}={value!r}: a {type(value).__name__} cannot be "
-                     f"stored in the JSON config; use numbers, strings or tuples")
+def _jsonable(values: dict[str, Any], name: str) -> dict[str, Any]:
+    """``values`` as plain JSON types (tuples -> lists, NumPy scalars and arrays -> Python);
+    ValueError naming the entry that JSON cannot hold."""
+    def numpy_value(value: Any) -> Any:
+        if isinstance(value, np.generic) or (isinstance(value, np.ndarray)
+                                             and value.dtype.kind in "biuf"):
+            return value.tolist()
+        raise TypeError(f"a {type(value).__name__} cannot be stored in the JSON config")
 
+    out = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = json.loads(json.dumps(value, default=numpy_value))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"cannot save {name} {key}={value!r}: {err}; use numbers, "
+                             f"strings or tuples") from None
+    return out
 
 
 # ====================================================================== reading
+#: the first bytes of files that are not model files, and what to call them
+_SIGNATURES = ((b"\x80", "it looks like a Python pickle, which xpnet never loads"),
+               (b"PK", "it is a truncated or damaged zip archive"),
+               (b"\x93NUMPY", "it is a single .npy array, not an .npz archive"))
+
+
 def _sniff(path: Path) -> str:
     """A short guess at what a non-zip file is, for the error message."""
     try:
@@ -247,12 +239,9 @@ def _sniff(path: Path) -> str:
         return f"it cannot be read: {err}"
     if not head:
         return "it is empty"
-    if head[:1] == b"\x80":
-        return "it looks like a Python pickle, which xpnet never loads"
-    if head.startswith(b"PK"):
-        return "it is a truncated or damaged zip archive"
-    if head.startswith(b"\x93NUMPY"):
-        return "it is a single .npy array, not an .npz archive"
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
@@ -290,9 +279,8 @@ def _read_npz(npz: Any, where: str) -> tuple[dict[str, Any], dict[str, np.ndarra
     if CONFIG_KEY not in names:
         raise _Invalid(f"{where} is not an xpnet model file: it has no {CONFIG_KEY!r} entry "
                        f"(a .npz written by something other than xpnet.save)")
-    raw = npz[CONFIG_KEY]
-    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1 \
-            or raw.size > _MAX_CONFIG_BYTES:
+    raw = npz[CONFIG_KEY]  # np.load(allow_pickle=False) gives arrays only
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > _MAX_CONFIG_BYTES:
         raise _Invalid(f"{where}: {CONFIG_KEY!r} must be a 1-D uint8 array of UTF-8 JSON")
     try:
         config = json.loads(raw.tobytes().decode("utf-8"))
@@ -304,14 +292,12 @@ def _read_npz(npz: Any, where: str) -> tuple[dict[str, Any], dict[str, np.ndarra
         raise _Invalid(f"{where} is not an xpnet model file: format={config.get('format')!r} "
                        f"(expected {FORMAT!r})")
     version = config.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _Invalid(f"{where}: format_version={version!r} is not a valid version")
-    if version > FORMAT_VERSION:
+    if type(version) is int and version > FORMAT_VERSION:
         raise _Invalid(f"{where} was written with format_version={version}, newer than this "
                        f"xpnet reads ({FORMAT_VERSION}); upgrade xpnet to load it")
-    if version != FORMAT_VERSION:
-        raise _Invalid(f"{where}: format_version={version} is not supported (this xpnet reads "
-                       f"{FORMAT_VERSION})")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise _Invalid(f"{where}: format_version={version!r} is not supported (this xpnet "
+                       f"reads {FORMAT_VERSION})")
     listing = config.get("arrays")
     if not isinstance(listing, dict):
         raise _Invalid(f"{where}: the config has no 'arrays' listing")
@@ -330,13 +316,9 @@ def _read_npz(npz: Any, where: str) -> tuple[dict[str, Any], dict[str, np.ndarra
             raise _Invalid(f"{where}: the listing of array {key!r} must give a shape (list of "
                            f"ints) and a dtype in {_FLOATS}, got {spec!r}")
         arr = npz[key]
-        if not isinstance(arr, np.ndarray):
-            raise _Invalid(f"{where}: entry {key!r} is not a NumPy array")
-        if list(arr.shape) != spec["shape"]:
-            raise _Invalid(f"{where}: array {key!r} has shape {list(arr.shape)} but the config "
-                           f"says {spec['shape']}")
-        if arr.dtype.name != spec["dtype"]:
-            raise _Invalid(f"{where}: array {key!r} has dtype {arr.dtype} but the config says "
+        if list(arr.shape) != spec["shape"] or arr.dtype.name != spec["dtype"]:
+            raise _Invalid(f"{where}: array {key!r} has shape {list(arr.shape)} and dtype "
+                           f"{arr.dtype} but the config says shape {spec['shape']} and dtype "
                            f"{spec['dtype']}")
         arrays[key] = arr
     return config, arrays
@@ -345,7 +327,6 @@ def _read_npz(npz: Any, where: str) -> tuple[dict[str, Any], dict[str, np.ndarra
 def _is_shape(shape: Any) -> bool:
     return isinstance(shape, list) and all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-
 
 
 # ====================================================================== validating
@@ -364,9 +345,7 @@ def _unpack(node: Any, prefix: str, arrays: dict[str, np.ndarray], where: str
     config, fitted = node.get("config"), node.get("fitted", {})
     if not isinstance(config, dict) or not isinstance(fitted, dict):
         raise _Invalid(f"{where}: {label}config and fitted must be JSON objects")
-    code = cls.__init__.__code__
-    accepted = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
-    unknown = sorted(set(config) - set(accepted) - {"dtype"})
+    unknown = sorted(set(config) - set(_init_parameters(cls)[1:]) - {"dtype"})
     if unknown:
         raise _Invalid(f"{where}: unknown {name} parameters {unknown}")
     desc: dict[str, Any] = {"class": cls, "config": config, "values": fitted, "children": {}}
@@ -393,18 +372,15 @@ _HEADER = ("format", "format_version", "saved_class", "xpnet_version", "arrays")
 def _check_arrays(model: Any, arrays: dict[str, np.ndarray], prefix: str, where: str) -> None:
     """The file's arrays for ``model`` must be exactly the ones the rebuilt model holds: the
     same names, shapes and dtypes."""
-    expected = {k: v for k, v in model.state_arrays().items()}
+    expected = model.state_arrays()
     what = f"{prefix.rstrip('.') + ' ' if prefix else ''}{type(model).__name__}"
     missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
     if missing or extra:
         raise _Invalid(f"{where}: the arrays do not match the {what} described by the config "
                        f"(missing: {missing}, unexpected: {extra})")
     for key, want in expected.items():
-        got = arrays[key]
-        if tuple(got.shape) != tuple(want.shape):
-            raise _Invalid(f"{where}: array {prefix + key!r} has shape {tuple(got.shape)} but "
-                           f"the {what} needs {tuple(want.shape)}")
-        want_dtype = str(want.dtype).rsplit(".", 1)[-1]
-        if got.dtype.name != want_dtype:
-            raise _Invalid(f"{where}: array {prefix + key!r} has dtype {got.dtype} but the "
-                           f"{what} uses {want_dtype}")
+        got, want_dtype = arrays[key], str(want.dtype).rsplit(".", 1)[-1]
+        if tuple(got.shape) != tuple(want.shape) or got.dtype.name != want_dtype:
+            raise _Invalid(f"{where}: array {prefix + key!r} has shape {tuple(got.shape)} and "
+                           f"dtype {got.dtype} but the {what} needs shape {tuple(want.shape)} "
+                           f"and uses {want_dtype}")
