@@ -210,19 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="_command", metavar="COMMAND", title="commands",
                                 parser_class=_Parser)
     _add_train(sub)
-    p = sub.add_parser("bench", help="time training on each backend (CPU and GPU)",
-                       description="xpnet bench: time training on each backend (CPU and GPU).",
-                       formatter_class=_Formatter)
-    bench.add_arguments(p).set_defaults(_handler=bench.run_cli)
+    bench.add_arguments(_command(sub, "bench", bench.run_cli,
+                                 "time training on each backend (CPU and GPU)",
+                                 "xpnet bench: time training on each backend (CPU and GPU)."))
     _add_search(sub)
     _add_predict(sub)
-    env = sub.add_parser("env", help="versions, BLAS and the backends usable on this machine",
-                         description=_wrap("Print the xpnet, Python, NumPy/BLAS and "
-                                           "array-api-compat versions and which backends work "
-                                           "on this machine."),
-                         formatter_class=_Formatter)
-    env.set_defaults(_handler=_env)
+    _command(sub, "env", _env, "versions, BLAS and the backends usable on this machine",
+             "Print the xpnet, Python, NumPy/BLAS and array-api-compat versions and which "
+             "backends work on this machine.")
     return parser
+
+
+def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], summary: str,
+             description: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand: its line in ``xpnet --help``, its description and what runs it."""
+    p = sub.add_parser(name, help=summary, description=_wrap(description),
+                       formatter_class=_Formatter, **kwargs)
+    p.set_defaults(_handler=handler)
+    return p
 
 
 def _add_data(g: Any, dataset_help: str) -> None:
@@ -249,14 +254,11 @@ def _add_where(g: Any) -> None:
 
 def _add_train(sub: Any) -> None:
     models = "\n".join(f"  {name:<12} {kind.summary}" for name, kind in MODELS.items())
-    p = sub.add_parser(
-        "train", help="train a network on a dataset and plot its loss curve",
-        formatter_class=_Formatter, epilog=TRAIN_EPILOG.format(models=models),
-        description=_wrap("Train a network, print one line of metrics (train/val/test "
-                          "accuracy, time) and write the loss curve as a PNG. With no options: "
-                          "an MLP with one hidden layer of 100 units, Adam, 30 epochs on "
-                          "scikit-learn's digits, on the CPU."))
-    p.set_defaults(_handler=_train)
+    p = _command(sub, "train", _train, "train a network on a dataset and plot its loss curve",
+                 "Train a network, print one line of metrics (train/val/test accuracy, time) "
+                 "and write the loss curve as a PNG. With no options: an MLP with one hidden "
+                 "layer of 100 units, Adam, 30 epochs on scikit-learn's digits, on the CPU.",
+                 epilog=TRAIN_EPILOG.format(models=models))
     g = p.add_argument_group("what to train")
     g.add_argument("--model", choices=MODELS, default="mlp", help="network to train")
     _add_data(g, "split into train / validation / test (default: digits; breast_cancer for "
@@ -313,15 +315,12 @@ def _add_train(sub: Any) -> None:
 
 
 def _add_search(sub: Any) -> None:
-    p = sub.add_parser(
-        "search", help="random hyper-parameter search (joblib or Dask)",
-        formatter_class=_Formatter,
-        description=_wrap("Seed 003's random search: an MLPClassifier (--solver, plain SGD by "
-                          "default, mini-batches of 100) trained --epochs epochs per trial with "
-                          "a log-uniform learning rate and weight decay, scored on the "
-                          "dataset's validation split after every epoch; prints the best --top "
-                          "trials and writes the grid of their curves with --plot."))
-    p.set_defaults(_handler=_search)
+    p = _command(sub, "search", _search, "random hyper-parameter search (joblib or Dask)",
+                 "Seed 003's random search: an MLPClassifier (--solver, plain SGD by default, "
+                 "mini-batches of 100) trained --epochs epochs per trial with a log-uniform "
+                 "learning rate and weight decay, scored on the dataset's validation split "
+                 "after every epoch; prints the best --top trials and writes the grid of their "
+                 "curves with --plot.")
     g = p.add_argument_group("what to search")
     _add_data(g, "the search scores on its validation split")
     p.set_defaults(dataset="digits")
@@ -353,19 +352,16 @@ def _add_search(sub: Any) -> None:
 
 
 def _add_predict(sub: Any) -> None:
-    p = sub.add_parser(
-        "predict", help="predict with a saved model from a CSV of features",
-        formatter_class=_Formatter,
-        description=_wrap("Load a model saved by 'xpnet train --save' (or xpnet.io.save) and "
-                          "print one prediction per row of a CSV file of features (no header, "
-                          "comma separated, the model's feature columns in order)."))
+    p = _command(sub, "predict", _predict, "predict with a saved model from a CSV of features",
+                 "Load a model saved by 'xpnet train --save' (or xpnet.io.save) and print one "
+                 "prediction per row of a CSV file of features (no header, comma separated, the "
+                 "model's feature columns in order).")
     p.add_argument("--model-file", required=True, metavar="PATH", help="saved model (.npz)")
     p.add_argument("--input", required=True, metavar="CSV", help="features, one sample a row")
     p.add_argument("--backend", metavar="NAME",
                    help="run on this backend instead of the one recorded in the file")
     p.add_argument("--proba", action="store_true",
                    help="print class probabilities instead of labels (where the model has them)")
-    p.set_defaults(_handler=_predict)
 
 
 # --------------------------------------------------------------------------------- main
