@@ -21,7 +21,7 @@ python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch'
 python -m ruff check .
 lint-imports
 
-echo "== 2/2: with the CPU build of PyTorch (required) and Dask"
+echo "== 2/2: with the CPU build of PyTorch (required), Dask and ONNX"
 # the CPU wheel: a plain "torch" would fetch a multi-GB CUDA build
-python -m pip install -q "torch==2.13.0" -e ".[test,dask]"
+python -m pip install -q "torch==2.13.0" -e ".[test,dask,onnx]"
 XPNET_REQUIRE_TORCH=1 pytest
