@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
               f", final loss {net.losses[-1]:.4f}, {seconds:.2f}s for {epochs} epochs")
     path = plot_grid([("training loss", train), ("validation loss", val)],
                      args.out / "seed000_minibatch.png", ncols=2,
-                     suptitle=f"MinibatchNetwork(l2=0.01) on breast cancer ({args.backend})")
+                     suptitle=f"MinibatchNetwork(l2=0.01) on breast cancer ({args.backend})",
+                     ylabel="loss")
     print(f"wrote {path}")
     return 0
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         panels.append((name, {"loss": history["loss"], "val_loss": history["val_loss"]}))
         report(name, net, data)
     written.append(plot_grid(panels, out / "seed002_dropout.png", ncols=2, ylim=(0, 0.8),
-                             suptitle="dropout on the hidden layer"))
+                             suptitle="dropout on the hidden layer", ylabel="loss"))
 
     print(f"6. optimizers ({epochs} full-batch epochs)")
     curves = {}

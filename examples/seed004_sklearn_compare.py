@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MinibatchNetwork batch_size={batch_size:<3} {epochs} epochs: val accuracy "
               f"{net.score(data.x_val, data.y_val):.4f} (the seed: 0.978)")
     written.append(plot_grid(panels, args.out / "seed004_minibatch.png", ncols=2, ylim=(0, 0.7),
-                             suptitle="MinibatchNetwork(l2=0.01) on breast cancer"))
+                             suptitle="MinibatchNetwork(l2=0.01) on breast cancer",
+                             ylabel="loss"))
 
     settings = dict(SEED_SETTINGS, max_iter=15 if args.smoke else SEED_SETTINGS["max_iter"])
     models = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,23 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
 
 def _lines(ax: Any, curves: Mapping[str, Sequence[float]],
            styles: Mapping[str, str] | None = None) -> None:
+    """One line per curve against epochs 1, 2, ... (whole-number ticks).  A curve that ends
+    in NaN/inf (a diverged run) is drawn up to its last finite value, marked with an x there
+    and labelled "(diverged)", instead of vanishing."""
+    from matplotlib.ticker import MaxNLocator
+
     for label, values in curves.items():
         values = _floats(values) or []
-        style = (styles or {}).get(label, "-")
-        ax.plot(range(1, len(values) + 1), values, style, label=str(label))
+        finite = [v for v in values if math.isfinite(v)]
+        diverged = len(finite) < len(values)
+        line, = ax.plot(range(1, len(finite) + 1), finite, (styles or {}).get(label, "-"),
+                        label=f"{label} (diverged)" if diverged else str(label))
+        if diverged and finite:
+            ax.plot([len(finite)], [finite[-1]], "x", color=line.get_color(), markersize=8)
+        elif diverged:  # nothing finite to draw: say so in the panel
+            ax.text(0.5, 0.5, f"{label}: diverged", color=line.get_color(), ha="center",
+                    transform=ax.transAxes)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_history(
@@ -171,13 +185,21 @@ def plot_grid(
     ylim: tuple[float, float] | None = None,
     suptitle: str | None = None,
     styles: Mapping[str, str] | None = None,
+    xlabel: str = "epoch",
+    ylabel: str | None = None,
 ) -> Path:
-    """A grid of small panels, each ``(title, {label: curve})``; the legend is on the last one.
+    """A grid of small panels, each ``(title, {label: curve})``; the legend is on the last one,
+    ``xlabel`` under the grid and ``ylabel`` (what the curves measure) beside it.
 
     ``styles`` maps a curve label to a matplotlib line style (e.g. ``{"train": "--"}``).
-
     For example the BatchNorm-versus-none comparison over 16 weight scales, or the best
     trials of a hyper-parameter search.
+
+    Example:
+        >>> import tempfile, os
+        >>> plot_grid([("lr=0.1", {"train": [0.5, 0.8]})], os.path.join(tempfile.mkdtemp(),
+        ...           "g.png"), ylabel="accuracy").suffix
+        '.png'
     """
     if not panels:
         raise ValueError("plot_grid: panels is empty")
@@ -194,7 +216,10 @@ def plot_grid(
         if i == len(panels) - 1:
             ax.legend(fontsize=7)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(textwrap.fill(suptitle, 30 * ncols))
+    fig.supxlabel(xlabel, fontsize=9)
+    if ylabel:
+        fig.supylabel(ylabel, fontsize=9)
     return _save(fig, path)
 
 
@@ -224,5 +249,5 @@ def plot_bench(
     ax.set_xlim(0, max(seconds) * 1.35 or 1.0)
     ax.set_xlabel("seconds per epoch")
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 70), fontsize=10)
     return _save(fig, path)

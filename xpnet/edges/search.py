@@ -133,6 +133,12 @@ def _trial_seed(random_state: int, index: int) -> int:
 
 
 # ================================================================== the result
+def _params_text(params: Mapping[str, Any]) -> str:
+    """``lr=0.001, alpha=3.2e-06``: a trial's parameters, short."""
+    return ", ".join(f"{name}={v:.2g}" if isinstance(v, float) else f"{name}={v!r}"
+                     for name, v in params.items())
+
+
 @dataclass
 class SearchResult:
     """The trials of a :func:`random_search`, in the order they were drawn.
@@ -226,8 +232,7 @@ class SearchResult:
         """The best ``k`` trials as text: rank, score and parameters (seed 003's printout)."""
         lines = []
         for row in self.top(k):
-            params = ", ".join(f"{name}={v:.4g}" if isinstance(v, float) else f"{name}={v!r}"
-                               for name, v in row["params"].items())
+            params = _params_text(row["params"])
             score = "failed" if row["error"] else f"{row['score']:.4f}"
             error = f" | {row['error']}" if row["error"] else ""
             lines.append(f"Best-{row['rank']:<3d} ({self.score_name} {score}) | {params}{error}")
@@ -235,10 +240,12 @@ class SearchResult:
 
     def plot(self, path: str | Path, top: int = 20, ncols: int = 5) -> Path:
         """Seed 003's grid: the best ``top`` trials' train (dashed) and validation (solid)
-        accuracies or scores (else losses), titled "Best-i (val acc ...)", on [0, 1] when all
-        are accuracies (:meth:`xpnet.History.panel`); returns the written file's path."""
-        panels = [(f"Best-{row['rank']} ({self.score_name} {row['score']:.3f})",
-                   _plot_curves(self.curves[row["trial"]])) for row in self.top(top)]
+        accuracies or scores (else losses), each panel titled with its rank, score and
+        parameters, on [0, 1] when all are accuracies (:meth:`xpnet.History.panel`), the
+        y-axis named after what is drawn; returns the written file's path."""
+        panels = [(f"Best-{row['rank']} ({self.score_name} {row['score']:.3f})\n"
+                   f"{_params_text(row['params'])}", _plot_curves(self.curves[row["trial"]]))
+                  for row in self.top(top)]
         panels = [(title, curves) for title, curves in panels if curves]
         if not panels:
             raise ValueError("SearchResult.plot: no trial has per-epoch curves to draw "
@@ -247,7 +254,8 @@ class SearchResult:
         return plot_grid(panels, path, ncols=ncols,
                          ylim=(0.0, 1.0) if panel_kinds == {"accuracy"} else None,
                          suptitle=f"random search: best {len(panels)} of {len(self)} trials",
-                         styles=dict.fromkeys(("loss", *_TRAIN_KEYS), "--"))
+                         styles=dict.fromkeys(("loss", *_TRAIN_KEYS), "--"),
+                         ylabel=" / ".join(sorted(panel_kinds)))
 
     def __repr__(self) -> str:
         if not self.params:
