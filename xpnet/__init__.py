@@ -28,6 +28,7 @@ from .backends import Backend, BackendUnavailableError, get_backend
 from .edges import datasets, plot, search
 from .edges.estimators import MLPClassifier, MLPRegressor
 from .edges.io import load, save
+from .edges.onnx_export import export_onnx
 from .edges.search import random_search
 from .nn import optimizers
 from .nn.layers import (
@@ -60,6 +61,7 @@ __all__ = [
     "DualLayer", "MinibatchNetwork", "RandomInitNetwork", "SingleLayer",
     "DivergenceError", "History", "Trainer",
     "MLPClassifier", "MLPRegressor", "load", "save", "random_search",
+    "export_onnx",
 ]
 
 #: module paths of xpnet 0.1's flat layout -> where they live now (``import xpnet.layers`` and
