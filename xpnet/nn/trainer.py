@@ -122,7 +122,8 @@ class Trainer:
             "rmsprop", "adam", "adamw") and its arguments, or an Optimizer instance.
         evaluate_sample_num_per_epoch: evaluate accuracy on the first N samples only.
         verbose: show a tqdm progress bar and the final test accuracy.
-        x_val, t_val: validation data for early stopping (defaults to the test data).
+        x_val, t_val: validation data, recorded each epoch (val_loss, val_acc) and watched by
+            early stopping, which falls back to the test data when they are not given.
         patience: stop after this many epochs without an improvement of ``min_delta`` in
             ``monitor`` ("val_loss", "val_acc", "val_score" or "loss"); None disables it.
         restore_best_weights: with ``patience``, end with the best epoch's weights, however
@@ -193,7 +194,9 @@ class Trainer:
             self.x_test, self.t_test = prepare(x_test, t_test, "x_test", "t_test")
         if x_val is not None:
             self.x_val, self.t_val = prepare(x_val, t_val, "x_val", "t_val")
-        elif self.x_test is not None:
+        elif self.x_test is not None and self.patience is not None:
+            # early stopping without validation data watches the test data; otherwise the
+            # test data is recorded once, as test_acc (never again as val_*)
             self.x_val, self.t_val = self.x_test, self.t_test
         if self.patience is not None and self.monitor != "loss" and self.x_val is None:
             raise ValueError(f"monitor={self.monitor!r} needs validation data; pass x_val/t_val "
