@@ -11,6 +11,7 @@ is rebuilt from exactly that through its own constructor, :meth:`Saveable.load_s
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -71,9 +72,16 @@ class Saveable:
 
 
 def describe(model: Saveable, to_host: bool = False) -> dict[str, Any]:
-    """The model's description: class, config, backend and seed, values, arrays, children.
+    """The model's description: class, config, backend, seed and the state of its host
+    generator (``rng_state``: the next shuffles), values, arrays, children.
 
     ``to_host=True`` copies the arrays to NumPy (for files and pickles).
+
+    Example:
+        >>> import xpnet
+        >>> desc = describe(xpnet.MultiLayerNet(3, [4], 2, random_state=0))
+        >>> desc["backend"], sorted(desc["rng_state"])
+        ('numpy', ['gauss', 'has_gauss', 'key', 'pos'])
     """
     backend = getattr(model, "backend", None)
     arrays = model.state_arrays()
@@ -83,14 +91,38 @@ def describe(model: Saveable, to_host: bool = False) -> dict[str, Any]:
            "arrays": arrays,
            "children": {k: describe(c, to_host) for k, c in model.state_children().items()}}
     if isinstance(backend, Backend):
-        out.update(backend=backend.spec, seed=backend.seed, dtype=backend.dtype_name)
+        _, key, pos, has_gauss, gauss = backend.host_rng.get_state()  # legacy MT19937
+        out.update(backend=backend.spec, seed=backend.seed, dtype=backend.dtype_name,
+                   rng_state={"key": key.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
+                              "gauss": float(gauss)})
     return out
+
+
+def _restore_rng(backend: Backend, state: Any) -> None:
+    """Set the host generator (initial weights, shuffles) to a recorded ``rng_state``."""
+    ok = isinstance(state, dict) and set(state) == {"key", "pos", "has_gauss", "gauss"}
+    key = state.get("key") if ok else None
+    if not (ok and isinstance(key, list) and len(key) == 624
+            and all(type(k) is int and 0 <= k < 2**32 for k in key)
+            and type(state["pos"]) is int and 0 <= state["pos"] <= 624
+            and state["has_gauss"] in (0, 1) and type(state["has_gauss"]) is int
+            and type(state["gauss"]) in (int, float) and math.isfinite(state["gauss"])):
+        raise ValueError("rng_state must be an MT19937 state: key (624 integers in [0, 2**32)), "
+                         "pos in [0, 624], has_gauss 0 or 1 and a finite gauss")
+    backend.host_rng.set_state(("MT19937", key, state["pos"], state["has_gauss"],
+                                float(state["gauss"])))
 
 
 def rebuild(description: dict[str, Any], backend: Any = None,
             check: Callable[[Saveable, dict[str, Any], str], None] | None = None,
             where: str = "model") -> Saveable:
     """Build a model from :func:`describe`'s output through its own constructor.
+
+    Example:
+        >>> import xpnet
+        >>> net = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
+        >>> rebuild(describe(net), backend="numpy").get_config() == net.get_config()
+        True
 
     ``backend`` (a ``backend=`` value) overrides the recorded one; ``check(model, arrays,
     path)`` may inspect each model's arrays against ``model.state_arrays()`` before they are
@@ -121,6 +153,8 @@ def _build(desc: dict[str, Any], backend: Any, built: list, path: str, where: st
     model = cls(**kwargs)
     if resolved is not None and hasattr(model, "bind"):
         model.bind(resolved)  # an optimizer: its state lives on the recorded backend
+    if "rng_state" in desc and isinstance(getattr(model, "backend", None), Backend):
+        _restore_rng(model.backend, desc["rng_state"])  # after the weights were drawn
     children = {name: _build(child, backend, built, f"{path}{name}.", where)
                 for name, child in desc.get("children", {}).items()}
     model.load_state(desc.get("values", {}), children)
