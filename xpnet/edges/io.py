@@ -389,7 +389,7 @@ class _Archive:
         if not path.is_file():
             raise ValueError(f"{where} is not a file; pass the path of a model written by "
                              f"xpnet.save")
-        if not zipfile.is_zipfile(path):
+        if not self._guard(lambda: zipfile.is_zipfile(path)):
             raise ValueError(f"{where} is not an xpnet model file: not a .npz (zip) archive "
                              f"({_sniff(path)}); model files are written by xpnet.save")
         self.zip = self._guard(lambda: zipfile.ZipFile(path))
