@@ -10,6 +10,7 @@ together, once per epoch (or once per ``check_every`` epochs): no per-step host 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -20,11 +21,19 @@ from .network import EVAL_CHUNK, evaluate
 from .optimizers import Optimizer, make_optimizer
 
 __all__ = ["Trainer", "History", "DivergenceError", "EVAL_CHUNK", "report_divergence",
-           "evaluate"]
+           "evaluate", "EXPLOSION_FACTOR", "EXPLOSION_FLOOR"]
+
+#: A finite training loss above ``EXPLOSION_FACTOR * max(start, EXPLOSION_FLOOR)`` counts as a
+#: divergence, like a NaN (``start``: the loss before this run's first step, i.e. its first
+#: mini-batch, or its first epoch for a model with its own epoch).  A healthy run ends below its
+#: start; cross-entropy starts near ln(classes), and no run that learns ever rises 10^4-fold
+#: above max(start, 1), while an exploding one (SGD at lr=1e6: 1e26) passes it within an epoch.
+EXPLOSION_FACTOR, EXPLOSION_FLOOR = 1e4, 1.0
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss (raised with ``on_divergence="raise"``)."""
+    """Training produced a NaN, infinite or exploding loss (raised with
+    ``on_divergence="raise"``; see :data:`EXPLOSION_FACTOR`)."""
 
 
 class History(dict):
@@ -131,7 +140,9 @@ class Trainer:
         shuffle: draw a new permutation every epoch (else use the data's order).
         lr_schedule: callable ``(lr0, epoch, epochs) -> lr`` (see xpnet.optimizers).
         on_divergence: "warn" (default) or "raise" when the loss or the weights become
-            NaN/inf; the network keeps its last finite weights (or its best ones).
+            NaN/inf, or the loss explodes (:data:`EXPLOSION_FACTOR`); the network keeps its
+            last finite weights (or its best ones) and the optimizer's state is reset (its
+            moments are NaN by then).  A KeyboardInterrupt first records the epochs completed.
         evaluate: record train/test accuracy each epoch (the book's behaviour).
         check_input: validate the data (shape, labels, NaN/inf; one scan of each array).
             ``False`` skips the scans for data that was just validated by the same rules
@@ -209,8 +220,10 @@ class Trainer:
         self._pending: list[tuple[dict[str, Any], Any, float]] = []  # epochs not synced yet
         self._open: tuple[Any, Any, int, Any] | None = None  # train_step's unfinished epoch
         self._iter_losses: Any = None
-        self._last_good: Any = None
-        self._good_epoch = 0
+        # the last two checks: (weights, epoch, curve lengths, iteration count); None before
+        self._good: tuple[Any, int, dict[str, int], int] | None = None
+        self._previous: tuple[Any, int, dict[str, int], int] | None = None
+        self._start_loss: float | None = None  # the explosion bound's reference
 
     # ------------------------------------------------------------------ the book's lists
     @property
@@ -366,39 +379,65 @@ class Trainer:
     def _commit(self) -> list[dict[str, float]] | None:
         """Bring the queued epochs' numbers to the host in one sync, with a NaN probe of the
         weights (an epoch's loss is computed before its last step: only the probe sees that
-        step).  Finite: append them to the History and remember these weights as the last
-        good ones.  Not: restore the last good weights, warn or raise, and return None."""
+        step).  Finite and below the explosion bound: append them to the History and remember
+        these weights as the last good ones.  Not: restore the last good weights, reset the
+        optimizer, warn or raise, and return None.  A finite explosion in the first epoch
+        after a check goes back one check further: that check's weights made that loss (an
+        epoch's loss is computed before its steps; with one step per epoch, entirely)."""
         net, history = self.network, self.history
         backend = net.backend
         xp = backend.xp
-        queued, self._pending = self._pending, []
+        queued = self._pending
         scalars = [v for record, _, _ in queued for v in record.values()]
         scalars.append(net.nonfinite_probe())
         parts = [xp.stack([xp.reshape(xp.asarray(v, dtype=backend.dtype, device=backend.device),
                                       ()) for v in scalars])]
         parts += [losses for _, losses, _ in queued if losses is not None]
         floats = backend.to_numpy(xp.concat(parts)).tolist()
+        self._pending = []  # cleared once synced: an interrupted sync is committed again
         records, offset = [], 0
         for record, _, _ in queued:
             records.append(dict(zip(record, floats[offset:offset + len(record)], strict=True)))
             offset += len(record)
         iterations = floats[len(scalars):]
-        bad = next((i for i, r in enumerate(records) if not math.isfinite(r["loss"])), None)
+        first = iterations[0] if iterations else records[0]["loss"]
+        if self._start_loss is None and math.isfinite(first):
+            self._start_loss = first
+        bound = EXPLOSION_FACTOR * max(self._start_loss or 0.0, EXPLOSION_FLOOR)
+        bad = next((i for i, r in enumerate(records) if not r["loss"] <= bound), None)
         if bad is not None or not math.isfinite(floats[len(scalars) - 1]):
-            net.set_state(self._last_good)
+            loss = None if bad is None else records[bad]["loss"]
+            if bad == 0 and math.isfinite(loss) and self._previous is not None:
+                self._good, self._previous = self._previous, None
+            state, kept, lengths, n_iter = self._good
+            net.set_state(state)
+            for key, values in history.items():  # the curves back to that check
+                del values[lengths.get(key, 0):]
+            del history.iter_loss[n_iter:]
+            self.optimizer.reset()
             history.diverged = True
-            self._diverged(self._good_epoch + (len(records) if bad is None else bad + 1),
-                           None if bad is None else records[bad]["loss"], self._good_epoch)
+            what = ("the weights became NaN/inf" if loss is None else
+                    f"the loss became {loss}" if not math.isfinite(loss) else
+                    f"the loss grew to {loss:g}, over {EXPLOSION_FACTOR:g} x "
+                    f"max(its start {self._start_loss:g}, {EXPLOSION_FLOOR:g})")
+            self._diverged(self.current_epoch if bad is None else
+                           self.current_epoch - len(records) + bad + 1, what, kept)
             return None
         for record, (_, _, lr) in zip(records, queued, strict=True):
             history.add(**record, lr=lr)
         history.iter_loss.extend(iterations)
-        self._last_good, self._good_epoch = net.get_state(), self.current_epoch
+        self._previous, self._good = self._good, self._check()
         return records
+
+    def _check(self) -> tuple[Any, int, dict[str, int], int]:
+        """The weights and History now: what a divergence goes back to."""
+        history = self.history
+        return (self.network.get_state(), self.current_epoch,
+                {k: len(v) for k, v in history.items()}, len(history.iter_loss))
 
     def _begin(self) -> None:
         """Before the first step: rebind the book's ``params`` and bind the optimizer."""
-        if self._last_good is not None:
+        if self._good is not None:
             return
         net = self.network
         if hasattr(net, "params_are_bound") and not net.params_are_bound():
@@ -406,7 +445,7 @@ class Trainer:
         bind = getattr(self.optimizer, "bind", None)
         if bind is not None:
             bind(net.backend)
-        self._last_good, self._good_epoch = net.get_state(), self.current_epoch
+        self._good, self._previous = self._check(), None
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> History:
@@ -414,7 +453,7 @@ class Trainer:
         net, history = self.network, self.history
         history.best_epoch = history.stopped_epoch = None  # how THIS call ends
         history.diverged = False
-        self._last_good = None
+        self._good = None
         self._begin()
         lr0 = self.optimizer.lr
         best_value, best_state, wait = math.inf, None, 0
@@ -429,6 +468,8 @@ class Trainer:
                     self.optimizer.lr = float(self.lr_schedule(lr0, epoch, self.epochs))
                 records = self._close_epoch(self._run_epoch())
                 if history.diverged:
+                    if (history.best_epoch or 0) > self._good[1]:  # undone with its check
+                        best_state = history.best_epoch = None
                     break
                 if records is None:
                     continue
@@ -441,12 +482,17 @@ class Trainer:
                     best_value, wait = value, 0
                     history.best_epoch = self.current_epoch
                     if self.restore_best_weights:
-                        best_state = self._last_good
+                        best_state = self._good[0]
                 else:
                     wait += 1
                     if wait >= self.patience:
                         history.stopped_epoch = self.current_epoch
                         break
+        except KeyboardInterrupt:  # record the epochs completed (a NaN among them: rolled back)
+            if self._pending:
+                with contextlib.suppress(DivergenceError):
+                    self._commit()
+            raise
         finally:
             bar.close()
             self.optimizer.lr = lr0
@@ -456,9 +502,8 @@ class Trainer:
             print(f"test acc: {net.accuracy(self.x_test, self.t_test):.4f}")
         return history
 
-    def _diverged(self, epoch: int, loss: float | None, kept: int) -> None:
+    def _diverged(self, epoch: int, what: str, kept: int) -> None:
         net = self.network
-        what = ("the weights became NaN/inf" if loss is None else f"the loss became {loss}")
         kept_text = ("its initial weights" if kept == 0 else f"the weights after epoch {kept}")
         lr_text = f"{getattr(net, 'lr_name', 'lr')}={self.optimizer.lr:g}"
         report_divergence(f"{getattr(net, 'fit_name', 'training')} diverged at epoch {epoch}: "
