@@ -10,13 +10,15 @@ rounding (it sums the loss in float64).
 numba is optional: without it, or with ``XPNET_NUMBA=0`` in the environment, ``AVAILABLE`` is
 False (``REASON`` says why) and the backend falls back to in-place ufuncs.  Kernels compile on
 first use (~1.5 s, once) and are cached on disk (``cache=True``); a later process loads them in
-~0.6 s, numba's import included.
+~0.6 s, numba's import included.  A KeyboardInterrupt during numba's import leaves nothing
+half-imported behind: the next use imports it again (``numpy_backend._loops``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any
 
 __all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar",
@@ -24,12 +26,20 @@ __all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar",
 
 AVAILABLE = False
 REASON = ""
+_before = set(sys.modules)
 try:
     if os.environ.get("XPNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         raise ImportError("disabled by XPNET_NUMBA=0")
     import numba
 except Exception as err:  # ImportError, or a numba that fails to load against this NumPy
     REASON = f"numba unavailable: {err}"
+except BaseException:  # KeyboardInterrupt mid-import: forget the half-imported numba and
+    # llvmlite modules (left behind, they make the next import fail with "module 'numba' has
+    # no attribute 'core'"), so that the next use imports them afresh
+    for name in set(sys.modules) - _before:
+        if name.partition(".")[0] in ("numba", "llvmlite"):
+            del sys.modules[name]
+    raise
 else:
     AVAILABLE = True
     REASON = f"numba {numba.__version__}"

@@ -26,7 +26,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def _loops() -> Any:
     """``xpnet.backends.numba_kernels``, imported on first use: a small model never pays numba's
     start-up (~0.6 s once per process: import, cache load).  Its loops are compiled where numba
-    works (``AVAILABLE``), plain Python otherwise."""
+    works (``AVAILABLE``), plain Python otherwise.  An import cut short (Ctrl-C) is not cached:
+    the next call imports again, from a clean slate (see ``numba_kernels``)."""
     from . import numba_kernels  # noqa: PLC0415
 
     return numba_kernels
