@@ -113,10 +113,11 @@ class Backend:
         dtype: the float dtype of parameters and activations (an ``xp`` dtype object).
         dtype_name: "float32" or "float64".
         seed: the integer the generators were seeded with.
-        adam, softmax_cross_entropy: the fused kernels, chosen when the backend is built: a
-            callable that computes what the Array API reference computes (``Adam.step`` in
-            ``xpnet.nn.optimizers``, ``SoftmaxCrossEntropy.forward`` in ``xpnet.nn.losses``),
-            or None, and the reference runs.
+        adam, softmax_cross_entropy, conv2d, conv2d_backward: the fused kernels, chosen when
+            the backend is built: a callable that computes what the Array API reference
+            computes (``Adam.step`` in ``xpnet.nn.optimizers``, ``SoftmaxCrossEntropy.forward``
+            in ``xpnet.nn.losses``, ``Convolution`` in ``xpnet.nn.conv``), or None, and the
+            reference runs.
 
     Example:
         >>> import array_api_strict
@@ -130,6 +131,8 @@ class Backend:
     kernels = "array-api"
     adam: Callable[..., None] | None = None
     softmax_cross_entropy: Callable[[Any, Any], tuple[Any, Any]] | None = None
+    conv2d: Callable[..., Any] | None = None
+    conv2d_backward: Callable[..., tuple[Any, Any, Any]] | None = None
 
     def __init__(self, xp: Any = None, device: Any = None, dtype: Any = "float32",
                  random_state: int | None = None) -> None:
@@ -181,6 +184,16 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, dtype={self.dtype_name!r}, seed={self.seed})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (and deep-copied) as what rebuilds it: a library's backend as its spec,
+        dtype and seed; any other namespace's by its module's name.  Generators start again
+        from the seed; modules, devices and kernels are not copied."""
+        from . import BACKENDS  # noqa: PLC0415 - the table of classes imports this module
+
+        if BACKENDS.get(self.name) is type(self):
+            return _from_spec, (self.spec, self.dtype_name, self.seed)
+        return type(self), (ModuleRef(self.xp), self.device, self.dtype_name, self.seed)
 
     # ----------------------------------------------------------------- what benchmarks record
     def device_label(self) -> str:
@@ -326,6 +339,31 @@ class Backend:
     def sum_rows(self, a: Any, out: Any = None) -> Any:
         """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
         return _into(self.xp.sum(a, axis=0), out)
+
+
+def _from_spec(spec: str, dtype: str, seed: int) -> Backend:
+    from . import get_backend  # noqa: PLC0415 - the table of classes imports this module
+
+    return get_backend(spec, dtype, seed)
+
+
+class ModuleRef:
+    """A module, pickled (and deep-copied) by name: unpickling imports it again, so objects
+    holding a namespace module (``backend=array_api_strict``) can be pickled and copied.
+
+    Example:
+        >>> import copy, pickle, array_api_strict
+        >>> pickle.loads(pickle.dumps(ModuleRef(array_api_strict))) is array_api_strict
+        True
+        >>> copy.deepcopy(ModuleRef(array_api_strict)) is array_api_strict
+        True
+    """
+
+    def __init__(self, module: types.ModuleType) -> None:
+        self.name = module.__name__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return importlib.import_module, (self.name,)
 
 
 class MemoryProbe:
