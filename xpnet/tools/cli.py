@@ -8,8 +8,14 @@ The choices come from the library's own tables (activations, initializers, optim
 datasets, backends) and the values are checked by the library's own validators, under the
 option's name; only the model kinds (:data:`MODELS`) are the command line's own table.
 Mistakes (an unknown dataset, a backend that cannot be had here, a learning rate <= 0,
-missing data files) end with ONE line on stderr, ``xpnet: error: <message>``, and exit status
-2; set ``XPNET_DEBUG=1`` to see the full traceback instead.
+missing or damaged data files, an output path that cannot be written, checked before any
+work) end with ONE line on stderr, ``xpnet: error: <message>``, and exit status 2; a fit that
+diverged, or an unexpected error, with one line and status 1; Ctrl-C with ``xpnet:
+interrupted`` and status 130; a closed pipe (``xpnet env | head -2``) silently with status 141,
+as if killed by SIGPIPE. Set ``XPNET_DEBUG=1`` to see the full traceback instead.
+
+``xpnet train --save`` writes the scaling it applied to the features together with the model,
+as a scikit-learn ``Pipeline`` in one file, so ``xpnet predict`` takes raw features.
 """
 
 from __future__ import annotations
@@ -18,14 +24,20 @@ import argparse
 import os
 import platform
 import shlex
+import signal
 import sys
 import textwrap
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, NoReturn
+
+import numpy as np
+from scipy.special import expit, softmax
 
 from ..backends import BACKEND_NAMES, get_backend
 from ..backends.validation import check_fraction, check_hidden_sizes, check_positive
@@ -33,7 +45,9 @@ from ..edges import datasets
 from ..edges.estimators import SOLVERS
 from ..nn.init import INITIALIZERS, auto_rule, init_scale
 from ..nn.layers import ACTIVATIONS
+from ..nn.losses import LOSSES, BinaryCrossEntropy, SoftmaxCrossEntropy
 from ..nn.optimizers import OPTIMIZERS
+from ..nn.trainer import DivergenceError
 from . import bench, machine
 
 __all__ = ["main", "build_parser", "CLIError", "ModelKind", "MODELS", "SEED_MODELS",
@@ -69,6 +83,9 @@ SEED_MODELS = tuple(name for name, kind in MODELS.items() if kind.seed)
 #: backends ``xpnet env`` probes: every library, and PyTorch's GPU as its own line
 BACKENDS_TO_PROBE = (*BACKEND_NAMES, "torch:cuda")
 
+#: options naming a file a command writes (dest, flag): checked before any work is done
+_OUTPUTS = (("save", "--save"), ("plot", "--plot"), ("json_path", "--json"),
+            ("plot_path", "--plot"))
 #: exceptions from xpnet that become one line on stderr (exit 2) instead of a traceback
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, ImportError,
                                                   RuntimeError, OSError, ArithmeticError)
@@ -368,34 +385,72 @@ def _add_predict(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xpnet`` command line with ``argv`` (default ``sys.argv[1:]``).
 
-    Returns the exit status: 0 on success, 2 for a mistake on the command line or an error
-    reported by xpnet (printed as one line ``xpnet: error: ...`` on stderr), 130 on Ctrl-C.
+    Returns the exit status: 0 on success; 2 for a mistake on the command line or an error
+    reported by xpnet, 1 for a fit that diverged or an unexpected error (each printed as one
+    line ``xpnet: error: ...`` on stderr); 130 on Ctrl-C; 141 when stdout's reader has gone.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("XPNET_DEBUG", "") not in ("", "0")
+    try:
+        code = _run(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # the reader went away (xpnet env | head -2): stop quietly
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{PROG}: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as err:
+        if debug and not isinstance(err, CLIError):
+            raise
+        code, message = _failure(err)
+        _print_error(message)
+        return code
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv``, check the output paths and run the subcommand's handler."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a parse error already printed
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "_handler", None)
     if handler is None:
-        _print_error("missing command: choose one of train, bench, search, predict, env "
-                     "(see 'xpnet --help')")
-        return 2
+        raise CLIError("missing command: choose one of train, bench, search, predict, env "
+                       "(see 'xpnet --help')")
     args.command = " ".join([PROG, *map(shlex.quote, argv)])  # recorded by bench and search
-    debug = os.environ.get("XPNET_DEBUG", "") not in ("", "0")
-    try:
-        return int(handler(args) or 0)
-    except CLIError as err:
-        _print_error(str(err))
-        return 2
-    except _USER_ERRORS as err:
-        if debug:
-            raise
-        _print_error(str(err) or type(err).__name__)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return 130
+    for dest, flag in _OUTPUTS:
+        if getattr(args, dest, None) and not (dest == "plot" and getattr(args, "no_plot", False)):
+            _check_output(flag, getattr(args, dest))
+    return int(handler(args) or 0)
+
+
+def _failure(err: Exception) -> tuple[int, str]:
+    """The exit status and the one line that report ``err``."""
+    if isinstance(err, DivergenceError):
+        return 1, str(err)
+    if isinstance(err, (CLIError, *_USER_ERRORS)):
+        return 2, str(err) or type(err).__name__
+    return 1, (f"unexpected {type(err).__name__}: {err} (set XPNET_DEBUG=1 to see the "
+               f"traceback, and please report it)")
+
+
+def _check_output(flag: str, path: str) -> None:
+    """Refuse, before any work, an output ``path`` that cannot be written: a directory, or a
+    file whose nearest existing folder is not a writable directory (missing folders below it
+    are created when the file is written)."""
+    target = Path(path).expanduser().absolute()
+    folder = next(p for p in target.parents if p.exists())
+    problem = ("is a directory" if target.is_dir() else
+               f"cannot be written: {folder} is not a directory" if not folder.is_dir() else
+               f"cannot be written: {folder} is not writable"
+               if not os.access(folder, os.W_OK | os.X_OK)
+               or (target.exists() and not os.access(target, os.W_OK)) else None)
+    if problem:
+        raise CLIError(f"{flag} {path} {problem}; give a file path in a writable directory")
 
 
 # ---------------------------------------------------------------------------------- train
@@ -435,35 +490,80 @@ def _resolve(args: argparse.Namespace) -> None:
         args.batch_size = kind.batch_size
 
 
-def _load_split(args: argparse.Namespace) -> Any:
+def _load_split(args: argparse.Namespace, scale: bool = True) -> Any:
+    """The dataset's split, its features scaled as the dataset scales them unless ``scale``
+    is false; --train-size is not applied yet (see :func:`_first_rows`)."""
     idx_files = _reads_idx_files(args.dataset)
     if not idx_files and (args.data_dir or args.download):
         raise CLIError(f"--data-dir and --download apply to mnist and fashion_mnist only; "
                        f"{args.dataset} ships with scikit-learn")
     extra = {"path": args.data_dir, "download": args.download} if idx_files else {}
     try:
-        split = datasets.load_dataset(args.dataset, dtype=args.dtype, **extra)
+        return datasets.load_dataset(args.dataset, dtype=args.dtype, scale=scale, **extra)
     except FileNotFoundError as err:
         raise CLIError(f"{err} On the command line: --data-dir DIR or --download.") from None
-    n = args.train_size
+    except (ValueError, EOFError, zlib.error) as err:  # a damaged or truncated IDX file
+        if not idx_files:
+            raise
+        where = datasets.installed(args.dataset, args.data_dir) or args.data_dir
+        raise CLIError(f"--dataset {args.dataset}: damaged data files in {where} ({err}); "
+                       f"delete them and run again with --download (checked copies), or give "
+                       f"--data-dir a directory with good copies") from None
+
+
+def _first_rows(split: Any, n: int | None) -> Any:
+    """``split`` with only its first ``n`` training rows (--train-size; None: all)."""
     return split if n is None else replace(split, x_train=split.x_train[:n],
                                            y_train=split.y_train[:n])
 
 
+def _scaled_split(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The split to train on and the scaling of its features, as a fitted StandardScaler of
+    the raw features, to be saved with the model.
+
+    Per feature the scaler is the affine map from the raw training rows to the rows as the
+    dataset scales them (a feature constant in them is only shifted, as StandardScaler does),
+    and the split returned is the raw one through the scaler: the model is trained and scored
+    on exactly what the saved Pipeline gives it from raw features.
+    """
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    raw, scaled = _load_split(args, scale=False), _load_split(args)
+    r, s = raw.x_train, scaled.x_train
+    scaler = StandardScaler().fit(r)
+    spread = s.std(axis=0, dtype=np.float64)
+    scale = np.divide(r.std(axis=0, dtype=np.float64), spread, out=np.ones_like(spread),
+                      where=spread > 0)
+    scaler.mean_ = r.mean(axis=0, dtype=np.float64) - scale * s.mean(axis=0, dtype=np.float64)
+    scaler.scale_, scaler.var_ = scale, scale**2
+    split = replace(raw, **{key: scaler.transform(getattr(raw, key))
+                            for key in ("x_train", "x_val", "x_test")})
+    return _first_rows(split, args.train_size), scaler
+
+
 def _train(args: argparse.Namespace) -> int:
-    """``xpnet train``: fit, report, plot, save."""
+    """``xpnet train``: fit, report, save (with the scaling of the features), plot."""
     _resolve(args)
     backend = get_backend(args.backend, args.dtype, args.seed)  # fail before loading data
-    split = _load_split(args)
+    split, scaler = _scaled_split(args)
     runner = {"mlp": _fit_mlp, "multilayer": _fit_multilayer}.get(args.model, _fit_seed_model)
     start = time.perf_counter()
-    result = runner(args, split)
+    result = _fit(runner, args, split)
     seconds = time.perf_counter() - start
     score = result["score"]
     print(f"xpnet train: model={args.model} dataset={args.dataset} backend={backend.spec} "
           f"epochs={result['epochs']} train_acc={score(split.x_train, split.y_train):.4f} "
           f"val_acc={score(split.x_val, split.y_val):.4f} "
           f"test_acc={score(split.x_test, split.y_test):.4f} time={seconds:.1f}s", flush=True)
+    if args.save:  # before the plot: a plot that fails must not lose the model
+        from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
+        from ..edges.io import save  # noqa: PLC0415
+
+        Path(args.save).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+        saved = save(Pipeline([("scale", scaler), ("model", result["model"])]), args.save)
+        if not args.quiet:
+            print(f"saved: {saved}")
     if not args.no_plot:
         from ..edges.plot import plot_history  # noqa: PLC0415 - matplotlib only when plotting
 
@@ -471,13 +571,24 @@ def _train(args: argparse.Namespace) -> int:
                             title=f"{args.model} on {args.dataset} ({backend.spec})")
         if not args.quiet:
             print(f"loss curve: {path}")
-    if args.save:
-        from ..edges.io import save  # noqa: PLC0415
-
-        saved = save(result["model"], args.save)
-        if not args.quiet:
-            print(f"saved: {saved}")
     return 0
+
+
+def _fit(runner: Callable[[argparse.Namespace, Any], dict[str, Any]], args: argparse.Namespace,
+         split: Any) -> dict[str, Any]:
+    """``runner(args, split)`` with its warnings printed one line each; a fit its History
+    says diverged raises DivergenceError (exit 1) instead of reporting accuracies."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = runner(args, split)
+    messages = list(dict.fromkeys(_one_line(str(w.message)) for w in caught))
+    if result["history"].diverged:
+        reason = next((m for m in reversed(messages) if " diverged " in m),
+                      "the loss or the weights became NaN/inf")
+        raise DivergenceError(f"{reason}; nothing was saved (try a smaller --lr)")
+    for message in messages:
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
+    return result
 
 
 def _optional(**values: Any) -> dict[str, Any]:
@@ -561,7 +672,7 @@ def _search(args: argparse.Namespace) -> int:
     from ..edges.search import log_uniform, random_search  # noqa: PLC0415
 
     get_backend(args.backend, args.dtype)  # fail before loading data
-    split = _load_split(args)
+    split = _first_rows(_load_split(args), args.train_size)
     model = MLPClassifier(hidden_layer_sizes=tuple(args.hidden), solver=args.solver,
                           max_iter=args.epochs, batch_size=100, backend=args.backend,
                           dtype=args.dtype)
@@ -588,31 +699,50 @@ def _search(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------- predict
 def _predict(args: argparse.Namespace) -> int:
-    """``xpnet predict``: one prediction per CSV row, printed one per line."""
-    import numpy as np  # noqa: PLC0415
-
+    """``xpnet predict``: what the model predicts for each CSV row, one row a line."""
     from ..edges.io import load  # noqa: PLC0415
 
     model = load(args.model_file, backend=args.backend)
     x = np.loadtxt(args.input, delimiter=",", ndmin=2, dtype=np.float64)
-    if args.proba:
-        if not hasattr(model, "predict_proba"):
-            raise CLIError(f"the model in {args.model_file} ({type(model).__name__}) has no "
-                           f"predict_proba; drop --proba")
-        out = np.asarray(_host(model.predict_proba(x)))
-        for row in out.reshape(len(x), -1):
-            print(",".join(f"{v:.6g}" for v in row))
-        return 0
-    out = np.asarray(_host(model.predict(x)))
-    if out.ndim == 2 and out.shape[1] > 1:  # scores (MultiLayerNetExtend): the argmax class
-        out = out.argmax(axis=1)
-    for value in out.reshape(len(x)):
-        print(int(value) if isinstance(value, (bool, np.bool_)) else value)
+    rows = _predictions(model, x, proba=args.proba).reshape(len(x), -1)
+    for row in rows.astype(int) if rows.dtype == bool else rows:
+        print(",".join(map(str, row)))
     return 0
 
 
-def _host(x: Any) -> Any:
-    return get_backend("numpy").to_numpy(x)
+#: a network's output layer -> (its labels, its probabilities) from its scores; the others
+#: (regression) give values and no probabilities
+_FROM_SCORES: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any] | None]] = {
+    SoftmaxCrossEntropy: (lambda z: z.argmax(axis=1), lambda z: softmax(z, axis=1)),
+    BinaryCrossEntropy: (lambda z: z > 0, expit),
+}
+
+
+def _predictions(model: Any, x: Any, proba: bool = False) -> Any:
+    """What ``model`` (any model ``xpnet.load`` returns) predicts for the NumPy rows ``x``:
+    class labels for classifiers, every output's value for regressors, class probabilities
+    with ``proba``. A Pipeline's steps transform ``x`` before its last one; a network's
+    scores become labels or probabilities by its output layer.
+
+    Raises:
+        CLIError: ``proba`` for a model without probabilities (a regressor).
+    """
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+
+    if isinstance(model, Pipeline):
+        for _name, step in model.steps[:-1]:
+            x = step.transform(x)
+        model = model.steps[-1][1]
+    if hasattr(model, "loss_name"):  # a network (NumPy in, NumPy out) predicts scores
+        labels, probabilities = _FROM_SCORES.get(LOSSES[model.loss_name], (np.asarray, None))
+        read = probabilities if proba else labels
+        predict = None if read is None else (lambda rows: read(model.predict(rows)))
+    else:  # an estimator or a seed model
+        predict = getattr(model, "predict_proba" if proba else "predict", None)
+    if predict is None:
+        raise CLIError(f"the model ({type(model).__name__}) is a regressor and has no "
+                       f"probabilities; drop --proba")
+    return np.asarray(predict(x))
 
 
 # ------------------------------------------------------------------------------------ env
