@@ -22,20 +22,9 @@ from xpnet.backend import get_backend, library_of
 SMALL = dict(hidden_layer_sizes=(10,), max_iter=100, learning_rate_init=0.01)
 
 
-def _expected_failures(estimator) -> dict[str, str]:
-    if estimator.dtype == "float32":
-        return {"check_methods_subset_invariance": (
-            "a float32 model computes in float32 and returns host results in the input's "
-            "float64; BLAS may round the last float32 bit differently for different batch "
-            "sizes (about 1e-7 absolute), more than this check's float64 tolerance (atol "
-            "1e-7). The float64 instances pass it.")}
-    return {}
-
-
-@parametrize_with_checks(
+@parametrize_with_checks(  # no expected failures: dtype="auto" computes float64 data in float64
     [MLPClassifier(**SMALL, dtype="float64"), MLPRegressor(**SMALL, dtype="float64"),
-     MLPClassifier(**SMALL), MLPRegressor(**SMALL)],
-    expected_failed_checks=_expected_failures, xfail_strict=False)
+     MLPClassifier(**SMALL), MLPRegressor(**SMALL)])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -138,10 +127,13 @@ def test_warm_start_continues(cancer):
     warm = _quiet_fit(MLPClassifier(max_iter=5, warm_start=True, **params), x, y)
     opt, net = warm._optimizer, warm.network_
     _quiet_fit(warm, x, y)
-    assert warm._optimizer is opt and warm.network_ is net
+    # the weights continue; the optimizer is built afresh by each fit, as in scikit-learn
+    # (issue 13: it was carried over, so set_params(learning_rate_init=...) had no effect)
+    assert warm._optimizer is not opt and warm.network_ is net
+    assert warm._optimizer.t["flat"] == opt.t["flat"] == 5 * int(np.ceil(len(x) / 200))
     assert len(warm.loss_curve_) == 10 and warm.n_iter_ == 5 and warm.t_ == 10 * len(x)
-    np.testing.assert_allclose(warm.loss_curve_, ten.loss_curve_, rtol=1e-6)
-    np.testing.assert_array_equal(warm.predict_proba(x), ten.predict_proba(x))
+    np.testing.assert_allclose(warm.loss_curve_[:5], ten.loss_curve_[:5], rtol=1e-6)
+    assert max(warm.loss_curve_[5:]) < warm.loss_curve_[0]  # continued, not restarted
     # without warm_start a second fit starts over
     cold = _quiet_fit(MLPClassifier(max_iter=5, **params), x, y)
     first = list(cold.loss_curve_)

@@ -23,8 +23,22 @@ Differences from ``sklearn.neural_network`` worth knowing:
   for ``n_iter_no_change`` consecutive epochs; with ``early_stopping=True`` the validation
   score (accuracy, or R^2 pooled over all outputs) is monitored the same way and the best
   epoch's weights are restored. The improvement counters restart with every ``fit`` call (also with
-  ``warm_start``), while ``loss_curve_``, ``t_`` and the optimizer carry over.
-* Extra parameters: ``l1``, ``batchnorm``, ``dropout``, ``weight_init``, ``backend``,
+  ``warm_start``), while ``loss_curve_`` and ``t_`` carry over.  As in scikit-learn, ``fit``
+  builds a new optimizer from the current parameters every call (with ``warm_start`` too: after
+  ``set_params(learning_rate_init=...)`` it steps with the new rate and fresh moments from the
+  weights it has); ``partial_fit`` continues its optimizer.
+* A divergence (NaN/inf or an exploding loss, see ``xpnet.nn.trainer.EXPLOSION_FACTOR``) puts
+  back the last finite weights, resets the optimizer and warns; a KeyboardInterrupt keeps the
+  epochs completed in ``n_iter_``, ``t_`` and ``loss_curve_``.
+* ``dtype="auto"`` (the default) follows scikit-learn's dtype rule rather than xpnet's float32
+  default: the model trains in the float dtype of the ``X`` of its first fit (float32 data in
+  float32, float64 data in float64, anything else in float64).  So a float64 model answers
+  float64 data, and a row's prediction does not change in the last bit with the batch it sits
+  in (a float32 model fed float64 data can: BLAS rounds float32 sums differently for different
+  batch sizes, which scikit-learn's ``check_methods_subset_invariance`` flags).  Pass
+  ``dtype="float32"`` for float32 speed on float64 data.
+* Extra parameters: ``l1``, ``batchnorm``, ``dropout``, ``weight_init``, ``backend``
+  (a name, a namespace module or a Backend; copies and pickles keep what was passed),
   ``dtype``. Sample weights are not supported.
 
 Arrays of the model's own backend (e.g. torch tensors with ``backend="torch"``) are used
@@ -36,27 +50,30 @@ and predictions come back as NumPy arrays in the input's float dtype (computed i
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends import Backend, get_backend, is_host
+from ..backends.base import ModuleRef
 from ..backends.validation import check_features, check_hidden_sizes, check_lengths, check_targets
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from ..nn.losses import softmax
 from ..nn.network import MultiLayerNetExtend
 from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
-from ..nn.state import Saveable
+from ..nn.state import Saveable, describe, rebuild
 from ..nn.trainer import EVAL_CHUNK, History, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
@@ -155,7 +172,7 @@ class _BaseMLP(Saveable, BaseEstimator):
         dropout: float = 0.0,
         weight_init: str | float = "auto",
         backend: Any = "numpy",
-        dtype: str = "float32",
+        dtype: str = "auto",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -208,6 +225,19 @@ class _BaseMLP(Saveable, BaseEstimator):
             params.update(beta1=float(self.beta_1), beta2=float(self.beta_2),
                           eps=float(self.epsilon))
         return make_optimizer(self.solver, **params)
+
+    def _fit_dtype(self, X: Any) -> Any:
+        """``dtype``; for "auto" a Backend's own dtype, else the float dtype of ``X`` (a
+        DataFrame's if all its columns share it), float64 for anything else (scikit-learn's
+        rule)."""
+        if not (isinstance(self.dtype, str) and self.dtype == "auto"):
+            return self.dtype
+        if isinstance(self.backend, Backend):
+            return self.backend.dtype_name
+        kinds = getattr(X, "dtypes", None)
+        kinds = [getattr(X, "dtype", None)] if kinds is None else list(kinds)
+        return "float32" if {str(k).rsplit(".", 1)[-1] for k in kinds} == {"float32"} \
+            else "float64"
 
     def _weight_init(self) -> str | float:
         if isinstance(self.weight_init, str) and self.weight_init == "auto":
@@ -288,7 +318,7 @@ class _BaseMLP(Saveable, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None; pass the training targets")
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        backend = (get_backend(self.backend, self.dtype, self._seed()) if first_pass
+        backend = (get_backend(self.backend, self._fit_dtype(X), self._seed()) if first_pass
                    else self.network_.backend)
         x, y, host_dtype = self._inputs(X, y, backend, reset=first_pass)
         if host_dtype is None:  # scikit-learn compared the lengths of host data
@@ -301,8 +331,8 @@ class _BaseMLP(Saveable, BaseEstimator):
                              f"with {self.n_outputs_}; pass targets of the same width or set "
                              f"warm_start=False")
         net = self.network_
-        if getattr(self, "_optimizer", None) is None:
-            self._optimizer = self._make_optimizer()
+        if not incremental or getattr(self, "_optimizer", None) is None:
+            self._optimizer = self._make_optimizer()  # fit: from the current parameters
         x_val = t_val = None
         if self.early_stopping:
             x, t, x_val, t_val = self._split(x, t, backend)
@@ -327,8 +357,10 @@ class _BaseMLP(Saveable, BaseEstimator):
             restore_best_weights=bool(self.early_stopping), shuffle=bool(self.shuffle),
             evaluate=False, check_input=False,  # x and t were validated above
             history=self.history_)
-        history = trainer.train()
-        self._record(trainer, n)
+        try:
+            history = trainer.train()
+        finally:  # also after a KeyboardInterrupt: the epochs completed are counted
+            self._record(trainer, n)
         if (not incremental and not history.diverged and history.stopped_epoch is None
                 and trainer.current_epoch >= epochs):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
@@ -344,8 +376,8 @@ class _BaseMLP(Saveable, BaseEstimator):
             weight_init_std=self._weight_init(), weight_decay_lambda=0.0,
             use_dropout=dropout > 0, dropout_ratio=dropout if dropout > 0 else 0.5,
             use_batchnorm=bool(self.batchnorm), l1=0.0, loss=self._loss, backend=backend,
-            dtype=self.dtype, random_state=backend.seed)
-        self._optimizer = self._make_optimizer()
+            dtype=backend.dtype_name, random_state=backend.seed)
+        self._optimizer = None  # built by _fit
         self.n_outputs_ = int(n_outputs)
         self.n_layers_ = len(sizes) + 2
         self.out_activation_ = "softmax" if self._loss != "mse" else "identity"
@@ -416,8 +448,9 @@ class _BaseMLP(Saveable, BaseEstimator):
     def fit(self, X: Any, y: Any) -> _BaseMLP:
         """Fit the model to ``X`` (n_samples, n_features) and targets ``y``.
 
-        With ``warm_start=True`` a fitted model continues from its weights and optimizer.
-        Returns self.
+        With ``warm_start=True`` a fitted model continues from its weights, with an optimizer
+        built afresh from the current parameters (as in scikit-learn; ``partial_fit`` keeps
+        its optimizer).  Returns self.
         """
         return self._fit(X, y, incremental=False)
 
@@ -445,17 +478,45 @@ class _BaseMLP(Saveable, BaseEstimator):
         given as a module or Backend is recorded as its spec (e.g. "torch")."""
         params = self.get_params(deep=False)
         if not isinstance(params["backend"], str):
-            if "network_" not in self.__dict__:
+            spec = (self.network_.backend.spec if "network_" in self.__dict__ else
+                    _spec_or_none(params["backend"]))
+            if spec is None:
                 raise ValueError(f"cannot save {type(self).__name__} with backend="
                                  f"{params['backend']!r}: pass the backend as a string such as "
                                  f"'numpy' or 'torch'")
-            params["backend"] = self.network_.backend.spec
+            params["backend"] = spec
         rs = params["random_state"]
         if rs is not None and not (isinstance(rs, numbers.Integral) and not isinstance(rs, bool)):
             params["random_state"] = None  # a RandomState instance is not portable
         if isinstance(params["hidden_layer_sizes"], tuple):
             params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         return params
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the model's description (nn.state), then the parameters exactly as passed: a module
+        # travels by name (ModuleRef), a Backend by its spec, a RandomState as itself
+        desc = describe(self, to_host=True)
+        for key in ("backend", "seed", "dtype"):  # a Backend given as backend=: in params
+            desc.pop(key, None)
+        params = {k: ModuleRef(v) if isinstance(v, types.ModuleType) else v
+                  for k, v in self.get_params(deep=False).items()}
+        return _restored, (desc, params)
+
+    def __sklearn_clone__(self) -> _BaseMLP:
+        """scikit-learn's ``clone``: the parameters deep-copied, except a namespace module
+        given as ``backend=`` (shared: a module cannot be copied, and need not be).
+
+        Example:
+            >>> import array_api_strict
+            >>> from sklearn.base import clone
+            >>> clone(MLPClassifier(backend=array_api_strict)).backend is array_api_strict
+            True
+        """
+        new = type(self)(**{k: v if isinstance(v, types.ModuleType) else clone(v, safe=False)
+                            for k, v in self.get_params(deep=False).items()})
+        if "_metadata_request" in self.__dict__:
+            new._metadata_request = copy.deepcopy(self._metadata_request)
+        return new
 
     def state_values(self) -> dict[str, Any]:
         if "network_" not in self.__dict__:
@@ -535,10 +596,17 @@ class _BaseMLP(Saveable, BaseEstimator):
             self.backend = net.backend.spec
 
 
-def _spec_or_none(spec: str) -> str | None:
-    """The canonical spec of a backend name if it can be had here, else None."""
+def _restored(desc: dict[str, Any], params: dict[str, Any]) -> _BaseMLP:
+    """An unpickled estimator: rebuilt from its description, with its parameters as passed."""
+    model = rebuild(desc)
+    model.__dict__.update(params)
+    return model
+
+
+def _spec_or_none(backend: Any) -> str | None:
+    """The canonical spec of a ``backend=`` value if it can be had here, else None."""
     try:
-        return get_backend(spec).spec
+        return backend.spec if isinstance(backend, Backend) else get_backend(backend).spec
     except (ImportError, ValueError, TypeError):
         return None
 
@@ -584,7 +652,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``random_state``, ``tol``, ``verbose`` (a tqdm progress bar), ``warm_start``,
     ``momentum``, ``early_stopping``, ``validation_fraction``, ``beta_1``, ``beta_2``,
     ``epsilon``, ``n_iter_no_change``; and xpnet's ``l1``, ``batchnorm``, ``dropout``,
-    ``weight_init`` ("auto": He for relu, Xavier otherwise), ``backend`` and ``dtype``.
+    ``weight_init`` ("auto": He for relu, Xavier otherwise), ``backend`` and ``dtype``
+    ("auto": the float dtype of the training data, scikit-learn's rule; see the module).
     See the module docstring for the differences from scikit-learn.
 
     Fitted attributes: ``classes_``, ``n_features_in_`` (``feature_names_in_``),
