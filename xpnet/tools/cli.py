@@ -326,7 +326,9 @@ def _add_train(sub: Any) -> None:
     g.add_argument("--plot", default="xpnet-loss.png", metavar="PATH",
                    help="where to write the loss-curve PNG")
     g.add_argument("--no-plot", action="store_true", help="do not write the loss curve")
-    g.add_argument("--save", metavar="PATH", help="save the trained model (xpnet.io.save, .npz)")
+    g.add_argument("--save", metavar="PATH",
+                   help="save the trained model with the scaling of its features, one .npz "
+                        "(a scikit-learn Pipeline, xpnet.io.save): predict takes raw features")
     g.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar; print only the metrics line")
 
@@ -370,9 +372,12 @@ def _add_search(sub: Any) -> None:
 
 def _add_predict(sub: Any) -> None:
     p = _command(sub, "predict", _predict, "predict with a saved model from a CSV of features",
-                 "Load a model saved by 'xpnet train --save' (or xpnet.io.save) and print one "
-                 "prediction per row of a CSV file of features (no header, comma separated, the "
-                 "model's feature columns in order).")
+                 "Load a model saved by 'xpnet train --save' (or xpnet.io.save) and print what "
+                 "it predicts for each row of a CSV file of features (no header, comma "
+                 "separated, the model's feature columns in order): a class label, a "
+                 "regressor's values (comma separated when it has several outputs) or, with "
+                 "--proba, class probabilities. A model saved by 'xpnet train' holds the "
+                 "scaling of its features: give it raw features.")
     p.add_argument("--model-file", required=True, metavar="PATH", help="saved model (.npz)")
     p.add_argument("--input", required=True, metavar="CSV", help="features, one sample a row")
     p.add_argument("--backend", metavar="NAME",
