@@ -372,12 +372,9 @@ def _add_search(sub: Any) -> None:
 
 def _add_predict(sub: Any) -> None:
     p = _command(sub, "predict", _predict, "predict with a saved model from a CSV of features",
-                 "Load a model saved by 'xpnet train --save' (or xpnet.io.save) and print what "
-                 "it predicts for each row of a CSV file of features (no header, comma "
-                 "separated, the model's feature columns in order): a class label, a "
-                 "regressor's values (comma separated when it has several outputs) or, with "
-                 "--proba, class probabilities. A model saved by 'xpnet train' holds the "
-                 "scaling of its features: give it raw features.")
+                 "Print a class label, a regressor's values (comma separated) or, with --proba, "
+                 "class probabilities for each row of a CSV of raw features (no header), from a "
+                 "model saved by 'xpnet train --save' (which holds its scaling) or xpnet.save.")
     p.add_argument("--model-file", required=True, metavar="PATH", help="saved model (.npz)")
     p.add_argument("--input", required=True, metavar="CSV", help="features, one sample a row")
     p.add_argument("--backend", metavar="NAME",
