@@ -14,8 +14,9 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from ..backends import Backend, backend_of, namespace_of
+from ..backends.base import _into
 
-__all__ = ["Layer", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
+__all__ = ["Layer", "Activation", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
            "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid"]
 
 
@@ -51,6 +52,35 @@ class Layer:
         """The gradient with respect to the last ``forward``'s input, given ``dout``, the
         gradient with respect to its output; parameter gradients go to ``self.grads``."""
         raise NotImplementedError(f"{type(self).__name__} must define backward(dout)")
+
+    # ---------------------------------------------------------------- in a Network's layer list
+    #: the layer's name in a network's ``layers``, numbered there ("Affine1", "Conv1");
+    #: empty: the class's name
+    label = ""
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], **args: Any
+                ) -> tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], Any]]]:
+        """(shape of one output sample, parameters) of this layer in a network, given the shape
+        of one input sample and the layer's arguments.  Parameters are named by role ("W",
+        "b", "gamma", ...) in buffer order -> (shape, initial value): "zeros", "ones", or
+        ``(fan_in, fan_out)``, drawn by the network's weight rule.  Here: no parameters, no
+        arguments, the input's shape.
+
+        Example:
+            >>> Dense.declare((784,), units=100)[1]["W"]
+            ((784, 100), (784, 100))
+        """
+        if args:
+            raise TypeError(f"{cls.__name__} takes no arguments in a network, got {args}")
+        return tuple(in_shape), {}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, **args: Any) -> Layer:
+        """This layer inside ``net`` (its ``params``, ``xp``, ``backend`` and ``wiring``: the
+        gradient views and kernels); ``keys`` maps the roles :meth:`declare` named to the
+        network's parameter names; ``first``: nothing before it needs the input's gradient."""
+        return cls(net.xp)
 
 
 def _grad_setup(layer: Any, like: Any, grad_buffers: MutableMapping[str, Any] | None,
@@ -90,6 +120,21 @@ class Dense(Layer):
         self.grads[self.b_key] = ops.sum_rows(dout, out=buf.get(self.b_key))
         return dout @ self.params[self.w_key].T if self.input_grad else None
 
+    label = "Affine"
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], units: int
+                ) -> tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], Any]]]:
+        if len(in_shape) != 1:
+            raise ValueError(f"dense needs flat samples but gets shape {tuple(in_shape)}; put "
+                             f"'flatten' before it")
+        return (units,), {"W": ((in_shape[0], units), (in_shape[0], units)),
+                          "b": ((units,), "zeros")}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, units: int) -> Dense:
+        return cls(net.params, keys["W"], keys["b"], not first, net.xp, **net.wiring)
+
     @property
     def dW(self) -> Any:  # the book's names
         return self.grads[self.w_key]
@@ -102,12 +147,19 @@ class Dense(Layer):
 Affine = Dense
 
 
-class ReLU(Layer):
-    """y = max(x, 0).  Backward: dout where x > 0, else 0."""
+class Activation(Layer):
+    """An element-wise activation (the networks' "Activation_function" layers); ``xp`` is
+    looked up from the first input when not given."""
+
+    label = "Activation_function"
 
     def __init__(self, xp: Any = None) -> None:
         super().__init__()
         self.xp, self.out = xp, None
+
+
+class ReLU(Activation):
+    """y = max(x, 0).  Backward: dout where x > 0, else 0."""
 
     def forward(self, x: Any, train: bool = False) -> Any:
         xp = self.xp or namespace_of(x)
@@ -122,12 +174,8 @@ class ReLU(Layer):
 Relu = ReLU
 
 
-class Sigmoid(Layer):
+class Sigmoid(Activation):
     """y = 1 / (1 + exp(-x)).  Backward: dout * y * (1 - y)."""
-
-    def __init__(self, xp: Any = None) -> None:
-        super().__init__()
-        self.xp, self.out = xp, None
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.xp = self.xp or namespace_of(x)
@@ -138,12 +186,8 @@ class Sigmoid(Layer):
         return dout * self.out * (1.0 - self.out)
 
 
-class Tanh(Layer):
+class Tanh(Activation):
     """y = tanh(x).  Backward: dout * (1 - y^2)."""
-
-    def __init__(self, xp: Any = None) -> None:
-        super().__init__()
-        self.xp, self.out = xp, None
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.xp = self.xp or namespace_of(x)
@@ -154,11 +198,8 @@ class Tanh(Layer):
         return dout * (1.0 - self.out * self.out)
 
 
-class Identity(Layer):
+class Identity(Activation):
     """y = x (the "identity" activation of scikit-learn)."""
-
-    def __init__(self, xp: Any = None) -> None:
-        super().__init__()
 
     def forward(self, x: Any, train: bool = False) -> Any:
         return x
@@ -173,12 +214,14 @@ ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "logistic": Sigmoid, "tanh": Ta
 
 
 class BatchNormalization(Layer):
-    """Per-feature batch normalization (Ioffe & Szegedy 2015).
+    """Batch normalization (Ioffe & Szegedy 2015) per feature of (N, D) inputs, and per channel
+    of (N, C, H, W) images (statistics over N, H and W, as PyTorch's BatchNorm2d).
 
     Training: xhat = (x - mean_B) / sqrt(var_B + eps), y = gamma * xhat + beta, and the running
     statistics move toward the batch mean and (biased) batch VARIANCE.
     Eval: the running statistics replace the batch ones.
-    Backward (closed form): dx = (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (N std).
+    Backward (closed form, M values per feature: N, or N*H*W for images):
+    dx = (M dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (M std).
 
     ``running`` says how the running statistics start:
 
@@ -212,17 +255,49 @@ class BatchNormalization(Layer):
         self.running_mean = xp.zeros_like(gamma)
         self.running_var = xp.ones_like(gamma)
         self.num_batches_tracked = 0
-        self.xhat = self.std = None
+        self.xhat = self.std = self.image = None
+
+    label = "BatchNorm"
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], momentum: float = 0.9, eps: float = 1e-5,
+                running: str = "average"
+                ) -> tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], Any]]]:
+        if len(in_shape) not in (1, 3):
+            raise ValueError(f"batchnorm normalizes features (D,) or images (C, H, W), not "
+                             f"samples of shape {tuple(in_shape)}")
+        return tuple(in_shape), {"gamma": ((in_shape[0],), "ones"),
+                                 "beta": ((in_shape[0],), "zeros")}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, momentum: float = 0.9,
+              eps: float = 1e-5, running: str = "average") -> BatchNormalization:
+        return cls(net.params, keys["gamma"], keys["beta"], momentum, eps, net.xp,
+                   running=running, **net.wiring)
+
+    def _stat(self, a: Any) -> Any:
+        """``a`` (one value per feature or channel) shaped to broadcast against the input."""
+        return a if self.image is None else self.xp.reshape(a, self.image)
+
+    def _sum(self, a: Any, out: Any = None) -> Any:
+        """The sum of ``a`` per feature (over the batch) or per channel (over N, H, W)."""
+        if self.image is None:
+            return self.ops.sum_rows(a, out=out)
+        return _into(self.xp.sum(a, axis=(0, 2, 3)), out)
 
     def forward(self, x: Any, train: bool = False) -> Any:
         xp = self.xp
-        gamma, beta = self.params[self.gamma_key], self.params[self.beta_key]
+        self.image = None if x.ndim == 2 else (1, x.shape[1], 1, 1)
+        gamma = self._stat(self.params[self.gamma_key])
+        beta = self._stat(self.params[self.beta_key])
         if not train:
-            return (x - self.running_mean) / xp.sqrt(self.running_var + self.eps) * gamma + beta
-        mean = xp.mean(x, axis=0)
-        xc = x - mean
-        var = xp.mean(xc * xc, axis=0)
-        self.std = xp.sqrt(var + self.eps)
+            return ((x - self._stat(self.running_mean))
+                    / xp.sqrt(self._stat(self.running_var) + self.eps) * gamma + beta)
+        axes = 0 if self.image is None else (0, 2, 3)
+        mean = xp.mean(x, axis=axes)
+        xc = x - self._stat(mean)
+        var = xp.mean(xc * xc, axis=axes)
+        self.std = self._stat(xp.sqrt(var + self.eps))
         self.xhat = xc / self.std
         self.num_batches_tracked += 1
         w = 1.0 - self.momentum  # the newest batch's weight in the running statistics
@@ -233,13 +308,13 @@ class BatchNormalization(Layer):
         return gamma * self.xhat + beta
 
     def backward(self, dout: Any) -> Any:
-        xp, xhat = self.xp, self.xhat
-        n, ops, buf = dout.shape[0], self.ops, self.grad_buffers
-        self.grads[self.beta_key] = ops.sum_rows(dout, out=buf.get(self.beta_key))
-        self.grads[self.gamma_key] = ops.sum_rows(dout * xhat, out=buf.get(self.gamma_key))
-        dxhat = dout * self.params[self.gamma_key]
-        return (n * dxhat - xp.sum(dxhat, axis=0)
-                - xhat * xp.sum(dxhat * xhat, axis=0)) / (n * self.std)
+        xhat, buf = self.xhat, self.grad_buffers
+        m = dout.shape[0] if self.image is None else dout.shape[0] * dout.shape[2] * dout.shape[3]
+        self.grads[self.beta_key] = self._sum(dout, out=buf.get(self.beta_key))
+        self.grads[self.gamma_key] = self._sum(dout * xhat, out=buf.get(self.gamma_key))
+        dxhat = dout * self._stat(self.params[self.gamma_key])
+        return (m * dxhat - self._stat(self._sum(dxhat))
+                - xhat * self._stat(self._sum(dxhat * xhat))) / (m * self.std)
 
     @property
     def dgamma(self) -> Any:  # the book's names
@@ -255,7 +330,8 @@ BatchNorm = BatchNormalization
 
 class Dropout(Layer):
     """Inverted dropout: in training, zero each unit with probability ``ratio`` and scale the
-    survivors by 1 / (1 - ratio); in eval, the identity.  Masks are drawn on the device.
+    survivors by 1 / (1 - ratio); in eval, the identity.  Masks are drawn on the device, in
+    the input's shape (features or images alike).
 
     ``freeze_mask = True`` reuses the last mask (for numerical gradient checks).
     """
@@ -267,6 +343,15 @@ class Dropout(Layer):
         self.backend, self.ratio = backend, float(ratio)
         self.mask = None
         self.freeze_mask = False
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], ratio: float = 0.5
+                ) -> tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], Any]]]:
+        return tuple(in_shape), {}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, ratio: float = 0.5) -> Dropout:
+        return cls(net.backend, ratio)
 
     def forward(self, x: Any, train: bool = False) -> Any:
         if not train or self.ratio == 0.0:
