@@ -1,6 +1,6 @@
 """PyTorch (CPU or CUDA): torch's generator draws on the device, ``out=`` variants of the
-products, Adam with torch's in-place multi-operand kernels, and a namespace whose few hot
-functions call torch directly."""
+products, Adam with torch's in-place multi-operand kernels, torch's own convolution, and a
+namespace whose few hot functions call torch directly."""
 
 from __future__ import annotations
 
@@ -101,6 +101,20 @@ class TorchBackend(Backend):
         m.mul_(b1).add_(g, alpha=1.0 - b1)
         v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
         p.addcdiv_(m, v.sqrt().add_(eps_t), value=-lr_t)
+
+
+    def conv2d(self, x: Any, w: Any, b: Any, stride: int, pad: int) -> Any:
+        """``xpnet.nn.conv.Convolution``'s forward (im2col there is the reference) by
+        torch's own convolution."""
+        return self._module.nn.functional.conv2d(x, w, b, stride, pad)
+
+    def conv2d_backward(self, dout: Any, x: Any, w: Any, stride: int, pad: int,
+                        input_grad: bool = True) -> tuple[Any, Any, Any]:
+        """(dx, or None without ``input_grad``; dW; db) of :meth:`conv2d`, in one of torch's
+        kernels (``Convolution.backward``'s col2im is the reference)."""
+        return self._module.ops.aten.convolution_backward(
+            dout, x, w, [w.shape[0]], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1,
+            [input_grad, True, True])
 
 
 def _namespace(xp: Any, torch: Any) -> Any:

@@ -1,0 +1,288 @@
+"""Convolution, Pooling and Flatten: chapter 7 of "Deep Learning from Scratch", in the Array API.
+
+The standard has no ``as_strided``, so im2col is written with slicing: for each offset (y, x)
+of a FH x FW window, the strided slice ``img[:, :, y::stride, x::stride]`` (cut to the output's
+size) holds what that window element sees at every output position; stacking the FH*FW slices
+gives every window at once.  col2im is its adjoint: each slice's gradient is added back at the
+same offset, so overlapping windows accumulate.  The same code runs on NumPy, CuPy, PyTorch
+and array_api_strict; a backend may bring its own convolution (``backend.conv2d``, chosen when
+the backend is built, e.g. PyTorch's), with this code as the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from ..backends import Backend, namespace_of
+from ..backends.base import _into
+from .layers import Layer, _grad_setup
+
+__all__ = ["Convolution", "Conv2D", "Pooling", "Flatten", "im2col", "col2im", "out_size"]
+
+_Declared = tuple[tuple[int, ...], dict[str, tuple[tuple[int, ...], Any]]]
+
+
+def out_size(size: int, window: int, stride: int = 1, pad: int = 0) -> int:
+    """The output length of a window sliding over ``size`` (+ ``pad`` on each side).
+
+    Example:
+        >>> out_size(28, 5), out_size(28, 3, stride=2, pad=1)
+        (24, 14)
+    """
+    return (size + 2 * pad - window) // stride + 1
+
+
+def _offset(y: int, x: int, stride: int, oh: int, ow: int) -> tuple[slice, ...]:
+    """The index of window element (y, x) at every output position of a padded image."""
+    return (slice(None), slice(None), slice(y, y + stride * (oh - 1) + 1, stride),
+            slice(x, x + stride * (ow - 1) + 1, stride))
+
+
+def im2col(xp: Any, x: Any, fh: int, fw: int, stride: int = 1, pad: int = 0,
+           fill: float = 0.0) -> Any:
+    """Every (fh, fw) window of the images ``x`` (N, C, H, W), padded with ``fill``: shape
+    (N, C, fh*fw, OH, OW), where ``[:, :, y*fw + x]`` is window element (y, x) at each output
+    position.  The book's 2-D matrix is its (N*OH*OW, C*fh*fw) permutation (see Convolution).
+
+    Example:
+        >>> import numpy as np
+        >>> im2col(np, np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)[0, 0, :, 0, 0]
+        array([0., 1., 3., 4.])
+    """
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
+    img = x
+    if pad:
+        img = xp.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype, device=x.device)
+        img[:, :, pad:pad + h, pad:pad + w] = x
+    return xp.stack([img[_offset(y, i, stride, oh, ow)] for y in range(fh) for i in range(fw)],
+                    axis=2)
+
+
+def col2im(xp: Any, cols: Any, shape: tuple[int, ...], fh: int, fw: int, stride: int = 1,
+           pad: int = 0) -> Any:
+    """The adjoint of :func:`im2col`: window gradients ``cols`` (N, C, fh*fw, OH, OW) summed
+    back into images of ``shape`` (N, C, H, W) (overlapping windows add up).
+
+    Example:
+        >>> import numpy as np
+        >>> col2im(np, np.ones((1, 1, 4, 2, 2)), (1, 1, 3, 3), 2, 2)[0, 0]
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+    """
+    n, c, h, w = shape
+    oh, ow = cols.shape[3], cols.shape[4]
+    img = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
+    for k in range(fh * fw):
+        img[_offset(k // fw, k % fw, stride, oh, ow)] += cols[:, :, k, ...]
+    return img[:, :, pad:pad + h, pad:pad + w] if pad else img
+
+
+def _image(in_shape: tuple[int, ...], kind: str) -> tuple[int, int, int]:
+    if len(in_shape) != 3:
+        raise ValueError(f"{kind} needs image samples (C, H, W) but gets shape "
+                         f"{tuple(in_shape)}; pass input_shape=(C, H, W) to the network")
+    return in_shape  # type: ignore[return-value]
+
+
+def _window(in_shape: tuple[int, ...], kind: str, fh: int, fw: int, stride: int, pad: int
+            ) -> tuple[int, int, int, int]:
+    """(C, H, W, OH, OW) of a window layer, or the error that names what does not fit."""
+    c, h, w = _image(in_shape, kind)
+    oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
+    if min(fh, fw, stride) < 1 or pad < 0 or oh < 1 or ow < 1:
+        raise ValueError(f"{kind}: a {fh}x{fw} window with stride={stride}, pad={pad} does "
+                         f"not fit images of shape {tuple(in_shape)}; use a window no larger "
+                         f"than the padded image, stride >= 1 and pad >= 0")
+    return c, h, w, oh, ow
+
+
+class Convolution(Layer):
+    """The book's Convolution: y[n, f] = sum_c W[f, c] (*) x[n, c] + b[f] (a cross-correlation
+    of each of the FN filters (FN, C, FH, FW) with the image), by im2col.
+
+    Forward: col = im2col(x) as a (N*OH*OW, C*FH*FW) matrix, one window per row;
+    y = col W_f^T + b with W_f = W.reshape(FN, C*FH*FW), reshaped to (N, FN, OH, OW).
+    Backward: the Dense layer's on col, with dout as (N*OH*OW, FN): dW_f = dout^T col,
+    db = sum_rows(dout), dcol = dout W_f, and dx = col2im(dcol).
+
+    A backend with its own convolution (``ops.conv2d``, e.g. PyTorch's) runs it instead;
+    ``kernel = None`` forces the Array API code.
+
+    Example:
+        >>> import numpy as np
+        >>> params = {"W": np.ones((2, 1, 3, 3)), "b": np.zeros(2)}
+        >>> Convolution(params, pad=1).forward(np.ones((1, 1, 4, 4))).shape
+        (1, 2, 4, 4)
+    """
+
+    label = "Conv"
+
+    def __init__(self, params: MutableMapping[str, Any], w_key: str = "W", b_key: str = "b",
+                 stride: int = 1, pad: int = 0, input_grad: bool = True, xp: Any = None, *,
+                 grad_buffers: MutableMapping[str, Any] | None = None,
+                 ops: Backend | None = None) -> None:
+        super().__init__()
+        self.params, self.w_key, self.b_key = params, w_key, b_key
+        self.stride, self.pad, self.input_grad = int(stride), int(pad), input_grad
+        self.xp = xp or namespace_of(params[w_key])
+        _grad_setup(self, params[w_key], grad_buffers, ops)
+        self.kernel = self.ops.conv2d  # the backend's own convolution, or None
+        self.x = self.col = None
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], filter_num: int, filter_size: int,
+                stride: int = 1, pad: int = 0) -> _Declared:
+        c, _, _, oh, ow = _window(in_shape, "conv", filter_size, filter_size, stride, pad)
+        k = filter_size * filter_size
+        return (filter_num, oh, ow), {
+            "W": ((filter_num, c, filter_size, filter_size), (c * k, filter_num * k)),
+            "b": ((filter_num,), "zeros")}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, filter_num: int,
+              filter_size: int, stride: int = 1, pad: int = 0) -> Convolution:
+        return cls(net.params, keys["W"], keys["b"], stride, pad, not first, net.xp,
+                   **net.wiring)
+
+    def forward(self, x: Any, train: bool = False) -> Any:
+        w, b = self.params[self.w_key], self.params[self.b_key]
+        self.x = x
+        if self.kernel is not None:
+            return self.kernel(x, w, b, self.stride, self.pad)
+        xp = self.xp
+        fn, _, fh, fw = w.shape
+        cols = im2col(xp, x, fh, fw, self.stride, self.pad)  # (N, C, FH*FW, OH, OW)
+        n, oh, ow = x.shape[0], cols.shape[3], cols.shape[4]
+        self.col = xp.reshape(xp.permute_dims(cols, (0, 3, 4, 1, 2)), (n * oh * ow, -1))
+        y = self.col @ xp.reshape(w, (fn, -1)).T
+        y += b
+        return xp.permute_dims(xp.reshape(y, (n, oh, ow, fn)), (0, 3, 1, 2))
+
+    def backward(self, dout: Any) -> Any:
+        xp, ops, buf = self.xp, self.ops, self.grad_buffers
+        w = self.params[self.w_key]
+        fn, c, fh, fw = w.shape
+        if self.kernel is not None:
+            dx, dw, db = ops.conv2d_backward(dout, self.x, w, self.stride, self.pad,
+                                             self.input_grad)
+            self.grads[self.w_key] = _into(dw, buf.get(self.w_key))
+            self.grads[self.b_key] = _into(db, buf.get(self.b_key))
+            return dx
+        d = xp.reshape(xp.permute_dims(dout, (0, 2, 3, 1)), (-1, fn))  # (N*OH*OW, FN)
+        out = buf.get(self.w_key)
+        dw = ops.matmul(d.T, self.col, out=None if out is None else xp.reshape(out, (fn, -1)))
+        self.grads[self.w_key] = xp.reshape(dw, w.shape) if out is None else out
+        self.grads[self.b_key] = ops.sum_rows(d, out=buf.get(self.b_key))
+        if not self.input_grad:
+            return None
+        n, _, oh, ow = dout.shape
+        dcol = xp.reshape(d @ xp.reshape(w, (fn, -1)), (n, oh, ow, c, fh * fw))
+        return col2im(xp, xp.permute_dims(dcol, (0, 3, 4, 1, 2)), self.x.shape, fh, fw,
+                      self.stride, self.pad)
+
+    @property
+    def dW(self) -> Any:  # the book's names
+        return self.grads[self.w_key]
+
+    @property
+    def db(self) -> Any:
+        return self.grads[self.b_key]
+
+
+Conv2D = Convolution
+
+
+class Pooling(Layer):
+    """Max or average pooling over (pool_h, pool_w) windows, by the same im2col.
+
+    Forward: windows = im2col(x) (N, C, pool_h*pool_w, OH, OW); "max": y = the max of each
+    window (its arg max remembered; padding is -inf), "average": y = its mean (padding counts
+    as 0, as PyTorch's ``count_include_pad``).  ``stride`` defaults to the pool size.
+    Backward: col2im of dout spread over each window: "max": all of it to the arg max;
+    "average": dout / (pool_h*pool_w) to each element.
+
+    Example:
+        >>> import numpy as np
+        >>> Pooling(2, 2).forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0]
+        array([[ 5.,  7.],
+               [13., 15.]])
+    """
+
+    label = "Pool"
+    MODES = ("max", "average")
+
+    def __init__(self, pool_h: int = 2, pool_w: int | None = None, stride: int | None = None,
+                 pad: int = 0, mode: str = "max", xp: Any = None) -> None:
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"mode={mode!r} must be one of {self.MODES}")
+        self.pool_h = int(pool_h)
+        self.pool_w = self.pool_h if pool_w is None else int(pool_w)
+        self.stride = max(self.pool_h, self.pool_w) if stride is None else int(stride)
+        self.pad, self.mode, self.xp = int(pad), mode, xp
+        self.x_shape = self.arg = None
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...], pool_h: int = 2, pool_w: int | None = None,
+                stride: int | None = None, pad: int = 0, mode: str = "max") -> _Declared:
+        p = cls(pool_h, pool_w, stride, pad, mode)
+        c, _, _, oh, ow = _window(in_shape, "pool", p.pool_h, p.pool_w, p.stride, p.pad)
+        return (c, oh, ow), {}
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, **args: Any) -> Pooling:
+        return cls(**args, xp=net.xp)
+
+    def forward(self, x: Any, train: bool = False) -> Any:
+        xp = self.xp = self.xp or namespace_of(x)
+        self.x_shape = x.shape
+        fill = -float("inf") if self.mode == "max" else 0.0
+        cols = im2col(xp, x, self.pool_h, self.pool_w, self.stride, self.pad, fill)
+        if self.mode == "average":
+            return xp.mean(cols, axis=2)
+        self.arg = xp.argmax(cols, axis=2)
+        return xp.max(cols, axis=2)
+
+    def backward(self, dout: Any) -> Any:
+        xp, k = self.xp, self.pool_h * self.pool_w
+        d = xp.expand_dims(dout, axis=2)
+        if self.mode == "max":
+            where = xp.reshape(xp.arange(k, device=dout.device), (1, 1, k, 1, 1))
+            d = xp.astype(where == xp.expand_dims(self.arg, axis=2), dout.dtype) * d
+        else:
+            n, c, oh, ow = dout.shape
+            d = xp.broadcast_to(d * (1.0 / k), (n, c, k, oh, ow))
+        return col2im(xp, d, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W) (the reshape the book's Affine does first), as a layer.
+    Backward: dout reshaped back.
+
+    Example:
+        >>> import numpy as np
+        >>> Flatten().forward(np.zeros((2, 3, 4, 4))).shape
+        (2, 48)
+    """
+
+    def __init__(self, xp: Any = None) -> None:
+        super().__init__()
+        self.xp, self.shape = xp, None
+
+    @classmethod
+    def declare(cls, in_shape: tuple[int, ...]) -> _Declared:
+        size = 1
+        for d in in_shape:
+            size *= d
+        return (size,), {}
+
+    def forward(self, x: Any, train: bool = False) -> Any:
+        xp = self.xp = self.xp or namespace_of(x)
+        self.shape = x.shape
+        return xp.reshape(x, (x.shape[0], -1))
+
+    def backward(self, dout: Any) -> Any:
+        return self.xp.reshape(dout, self.shape)
