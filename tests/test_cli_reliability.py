@@ -278,15 +278,13 @@ _INTERRUPTED_AT = textwrap.dedent("""
         setattr(owner, name, lambda *args, **kwargs: (interrupt(), real(*args, **kwargs))[1])
     else:
         sys.meta_path.insert(0, Hook())
-    from xpnet.tools.cli import main
+    from xpnet.__main__ import main  # what the console script and python -m xpnet run
     sys.exit(main())
 """)
 
 
 @pytest.mark.parametrize("where", [
-    pytest.param("xpnet.edges.estimators", id="importing-xpnet", marks=pytest.mark.xfail(
-        strict=True, reason="SIGINT during `import xpnet` (xpnet/__init__.py) happens before "
-                            "the command line's code runs: the package's import must catch it")),
+    pytest.param("xpnet.edges.estimators", id="importing-xpnet"),
     pytest.param("xpnet.tools.cli:build_parser", id="starting"),
     pytest.param("xpnet.edges.datasets:load_dataset", id="loading-data"),
     pytest.param("xpnet.nn.trainer:Trainer.train", id="training"),

@@ -24,45 +24,48 @@ import importlib.abc
 import importlib.util
 import sys
 
-from .backends import Backend, BackendUnavailableError, get_backend
-from .edges import datasets, plot, search
-from .edges.estimators import MLPClassifier, MLPRegressor
-from .edges.io import load, save
-from .edges.onnx_export import export_onnx
-from .edges.search import random_search
-from .nn import optimizers
-from .nn.layers import (
-    Affine,
-    BatchNorm,
-    BatchNormalization,
-    Dense,
-    Dropout,
-    Identity,
-    ReLU,
-    Relu,
-    Sigmoid,
-    Tanh,
-)
-from .nn.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, SoftmaxWithLoss
-from .nn.network import MultiLayerNet, MultiLayerNetExtend
-from .nn.optimizers import SGD, AdaGrad, Adam, AdamW, Momentum, Nesterov, RMSprop
-from .nn.seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
-from .nn.trainer import DivergenceError, History, Trainer
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "Backend", "BackendUnavailableError", "get_backend", "optimizers", "datasets", "plot", "search",
-    "Affine", "BatchNorm", "BatchNormalization", "Dense", "Dropout", "Identity", "ReLU", "Relu",
-    "Sigmoid", "Tanh",
-    "BinaryCrossEntropy", "MeanSquaredError", "SoftmaxCrossEntropy", "SoftmaxWithLoss",
-    "MultiLayerNet", "MultiLayerNetExtend",
-    "SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Nesterov", "RMSprop",
-    "DualLayer", "MinibatchNetwork", "RandomInitNetwork", "SingleLayer",
-    "DivergenceError", "History", "Trainer",
-    "MLPClassifier", "MLPRegressor", "load", "save", "random_search",
-    "export_onnx",
-]
+#: public name -> the module that defines it.  Imported on first use (PEP 562), so that
+#: ``import xpnet`` and the command line start quickly and a Ctrl-C during start-up lands
+#: in the command line's own handler
+_EXPORTS = {
+    **dict.fromkeys(("Backend", "BackendUnavailableError", "get_backend"), "xpnet.backends"),
+    **dict.fromkeys(("Affine", "BatchNorm", "BatchNormalization", "Dense", "Dropout",
+                     "Identity", "ReLU", "Relu", "Sigmoid", "Tanh"), "xpnet.nn.layers"),
+    **dict.fromkeys(("BinaryCrossEntropy", "MeanSquaredError", "SoftmaxCrossEntropy",
+                     "SoftmaxWithLoss"), "xpnet.nn.losses"),
+    **dict.fromkeys(("MultiLayerNet", "MultiLayerNetExtend", "Network", "SimpleConvNet"),
+                    "xpnet.nn.network"),
+    **dict.fromkeys(("SGD", "AdaGrad", "Adam", "AdamW", "Momentum", "Nesterov", "RMSprop"),
+                    "xpnet.nn.optimizers"),
+    **dict.fromkeys(("DualLayer", "MinibatchNetwork", "RandomInitNetwork", "SingleLayer"),
+                    "xpnet.nn.seed_models"),
+    **dict.fromkeys(("DivergenceError", "History", "Trainer"), "xpnet.nn.trainer"),
+    **dict.fromkeys(("MLPClassifier", "MLPRegressor"), "xpnet.edges.estimators"),
+    **dict.fromkeys(("load", "save"), "xpnet.edges.io"),
+    "export_onnx": "xpnet.edges.onnx_export", "random_search": "xpnet.edges.search",
+}
+#: public submodules
+_MODULES = {"optimizers": "xpnet.nn.optimizers", "datasets": "xpnet.edges.datasets",
+            "plot": "xpnet.edges.plot", "search": "xpnet.edges.search"}
+
+__all__ = [*_MODULES, *_EXPORTS]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: a public name, imported on first use
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 #: module paths of xpnet 0.1's flat layout -> where they live now (``import xpnet.layers`` and
 #: ``from xpnet.backend import get_backend`` keep working)
