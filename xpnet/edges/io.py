@@ -57,7 +57,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from ..backends import get_backend
-from ..nn.network import MultiLayerNet, MultiLayerNetExtend
+from ..nn.network import MultiLayerNet, MultiLayerNetExtend, Network, SimpleConvNet
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
 from ..nn.state import Saveable, _init_parameters, describe, rebuild
@@ -78,7 +78,7 @@ CONFIG_KEY = "__config__"
 #: the model classes a file may name at its top (the allow-list: nothing else is ever built)
 MODEL_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
     SingleLayer, DualLayer, RandomInitNetwork, MinibatchNetwork, MultiLayerNet,
-    MultiLayerNetExtend, MLPClassifier, MLPRegressor)}
+    MultiLayerNetExtend, Network, SimpleConvNet, MLPClassifier, MLPRegressor)}
 #: the scikit-learn steps a saved Pipeline may hold before its model, and their fitted arrays
 TRANSFORMERS: dict[type, tuple[str, ...]] = {
     StandardScaler: ("mean_", "var_", "scale_"), MaxAbsScaler: ("max_abs_", "scale_"),

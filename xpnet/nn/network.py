@@ -1,11 +1,15 @@
-"""MultiLayerNet / MultiLayerNetExtend: the "Deep Learning from Scratch" chapter-6 networks.
+"""Networks whose parameters live in ONE flat buffer: :class:`Network`, composed from a list of
+layer specifications, and the books' fixed networks built on it: ``MultiLayerNet`` /
+``MultiLayerNetExtend`` ("Deep Learning from Scratch" chapter 6: Affine -> [BatchNorm] ->
+activation -> [Dropout] per hidden layer, then Affine and a loss layer) and ``SimpleConvNet``
+(chapter 7: Conv -> ReLU -> Pool -> Affine -> ReLU -> Affine).
 
-Affine -> [BatchNorm] -> activation -> [Dropout], repeated per hidden layer, then Affine and a
-loss layer.  All parameters live in ONE flat buffer on the device; ``params`` holds named views
-into it ('W1', 'b1', 'gamma1', 'beta1', ...), so the book's ``optimizer.update(net.params,
-grads)`` works and training can update every parameter with a few whole-buffer operations.
-Backpropagation writes the gradients into views of a second flat buffer laid out the same way,
-which is what the optimizer steps on.
+Each layer class declares its parameters given the shape of its input (``Layer.declare``); the
+network names them by role and count ('W1', 'b1', 'gamma1', 'beta1', 'W2', ...), draws them on
+the host and moves them to the device once, as one flat buffer; ``params`` holds named views into
+it, so the book's ``optimizer.update(net.params, grads)`` works and training can update every
+parameter with a few whole-buffer operations.  Backpropagation writes the gradients into views
+of a second flat buffer laid out the same way, which is what the optimizer steps on.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, get_backend, namespace_of
 from ..backends.validation import (
     check_choice,
     check_class_labels,
@@ -26,24 +30,35 @@ from ..backends.validation import (
     is_host,
 )
 from . import layers as L
+from .conv import Convolution, Flatten, Pooling
 from .init import init_scale
 from .losses import LOSSES, penalty, penalty_grad
 from .state import Saveable
 
-__all__ = ["MultiLayerNetExtend", "MultiLayerNet", "evaluate", "EVAL_CHUNK"]
+__all__ = ["Network", "MultiLayerNetExtend", "MultiLayerNet", "SimpleConvNet", "LAYERS",
+           "evaluate", "EVAL_CHUNK"]
 
 #: samples per forward pass when evaluating (bounds memory on large sets)
 EVAL_CHUNK = 8192
+#: the most activation values (per layer output) one evaluation chunk holds
+_EVAL_VALUES = 2**25
+#: layer names in a Network's list -> layer classes (each declares its parameters and builds
+#: itself: ``Layer.declare`` / ``Layer.build``); a new layer is one entry here
+LAYERS: dict[str, type[L.Layer]] = {
+    "dense": L.Dense, "conv": Convolution, "pool": Pooling, "flatten": Flatten,
+    "batchnorm": L.BatchNormalization, "dropout": L.Dropout, **L.ACTIVATIONS}
 
 
-def evaluate(network: Any, x: Any, t: Any, chunk: int = EVAL_CHUNK) -> tuple[Any, Any]:
-    """(mean loss without penalty, score) of a network on device data, in chunks, in eval mode.
+def evaluate(network: Any, x: Any, t: Any, chunk: int | None = None) -> tuple[Any, Any]:
+    """(mean loss without penalty, score) of a network on device data, in chunks (default: the
+    network's ``eval_chunk``), in eval mode.
 
     The score is accuracy for classification networks and R^2 (pooled over outputs) for
     regression ones; both are 0-d device arrays (the caller decides when to sync).
     """
     xp = network.xp
     n = x.shape[0]
+    chunk = chunk or getattr(network, "eval_chunk", EVAL_CHUNK)
     loss_sum, score_sum = 0.0, 0.0
     classify = network.is_classifier
     for start in range(0, n, chunk):
@@ -66,82 +81,85 @@ def evaluate(network: Any, x: Any, t: Any, chunk: int = EVAL_CHUNK) -> tuple[Any
     return loss_sum / n, 1.0 - score_sum / xp.where(ss_tot > 0, ss_tot, 1.0)
 
 
-class MultiLayerNetExtend(Saveable):
-    """A fully connected network with optional BatchNorm, Dropout, weight decay and L1.
+
+class Network(Saveable):
+    """A network composed from a list of layer specifications, all its parameters views into
+    one flat buffer; MLPs and CNNs alike, trained by the :class:`~xpnet.nn.trainer.Trainer`.
 
     Args:
-        input_size: number of input features.
-        hidden_size_list: units of each hidden layer, e.g. [100, 100].
-        output_size: number of classes (or regression outputs).
-        activation: "relu", "sigmoid"/"logistic", "tanh" or "identity".
-        weight_init_std: "relu"/"he" (sqrt(2/fan_in)), "sigmoid"/"xavier" (the book's Xavier,
-            sqrt(1/fan_in)), "glorot" (sqrt(2/(fan_in+fan_out))), "normal", "ones", or a
-            float standard deviation (the table in :mod:`xpnet.nn.init`).
-        weight_decay_lambda: L2 strength; adds lambda/2 * sum(W^2) to the loss.
-        use_dropout, dropout_ratio: inverted dropout after each hidden activation
-            (``dropout_ration=``, the book's spelling, is accepted too).
-        use_batchnorm: batch normalization before each hidden activation, with the book's
-            eps (1e-6); ``batchnorm_running`` says how its running statistics start (see
-            :class:`~xpnet.nn.layers.BatchNormalization`: "average", right from the first
-            step, or "pytorch", PyTorch's buffers).
-        l1: L1 strength; adds l1 * sum|W| to the loss.
+        layers: the layers in order, each a name of :data:`LAYERS` ("relu", "flatten") or a
+            pair (name, arguments): ``("dense", {"units": 100})``, ``("conv", {"filter_num":
+            16, "filter_size": 3, "stride": 1, "pad": 1})``, ``("pool", {"pool_h": 2,
+            "mode": "max"})``, ``("batchnorm", {"eps": 1e-5})``, ``("dropout", {"ratio":
+            0.5})``.  The last layer's output is the scores the loss reads.
+        input_shape: the shape of one sample: ``(D,)`` (or ``D``) for features, ``(C, H, W)``
+            for images.  Images are accepted as (N, C, H, W) or as flat rows (N, C*H*W),
+            reshaped on the device.
         loss: "softmax_cross_entropy" (classification), "mse" or "binary_cross_entropy".
+        weight_init_std: the weight rule (:mod:`xpnet.nn.init`, the book's meanings) or a
+            float standard deviation; fan_in is C*FH*FW for a convolution.
+        weight_decay_lambda, l1: L2 (lambda/2 * sum W^2) and L1 (l1 * sum |W|) strengths over
+            every weight ('W' parameters).
         backend, dtype, random_state: see :func:`xpnet.backend.get_backend`.
+
+    Example:
+        >>> import numpy as np
+        >>> net = Network([("conv", {"filter_num": 4, "filter_size": 3, "pad": 1}), "relu",
+        ...                ("pool", {"pool_h": 2}), "flatten", ("dense", {"units": 10})],
+        ...               input_shape=(1, 8, 8), random_state=0)
+        >>> net.param_shapes["W1"], net.param_shapes["W2"]
+        ((4, 1, 3, 3), (64, 10))
+        >>> net.predict(np.zeros((2, 64))).shape
+        (2, 10)
     """
 
-    def __init__(self, input_size: int, hidden_size_list: list[int] | tuple[int, ...],
-                 output_size: int, activation: str = "relu", weight_init_std: str | float = "relu",
-                 weight_decay_lambda: float = 0, use_dropout: bool = False,
-                 dropout_ratio: float = 0.5, use_batchnorm: bool = False, *, l1: float = 0.0,
-                 loss: str = "softmax_cross_entropy", backend: Any = "numpy",
-                 dtype: Any = "float32", random_state: int | None = None,
-                 batchnorm_running: str = "average", dropout_ration: float | None = None
-                 ) -> None:
-        if dropout_ration is not None:  # the book's keyword
-            dropout_ratio = dropout_ration
-        self.input_size = check_positive("input_size", input_size, integer=True)
-        self.output_size = check_positive("output_size", output_size, integer=True)
-        if isinstance(hidden_size_list, str):  # "100,100" is the command line's spelling
-            raise TypeError(f"hidden_size_list={hidden_size_list!r} must be a list of layer "
-                            f"widths; pass e.g. hidden_size_list=[100, 100]")
-        self.hidden_size_list = check_hidden_sizes("hidden_size_list", hidden_size_list)
-        self.hidden_layer_num = len(self.hidden_size_list)
-        self.activation = check_choice("activation", activation, L.ACTIVATIONS)
+    def __init__(self, layers: list[Any], input_shape: int | tuple[int, ...] | list[int], *,
+                 loss: str = "softmax_cross_entropy", weight_init_std: str | float = "relu",
+                 weight_decay_lambda: float = 0, l1: float = 0.0, backend: Any = "numpy",
+                 dtype: Any = "float32", random_state: int | None = None) -> None:
+        shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+        for d in shape:
+            check_positive("input_shape", d, integer=True)
+        self.input_shape = shape
+        self.specs = [_spec(i, s) for i, s in enumerate(layers)]
         self.loss_name = check_choice("loss", loss, LOSSES)
         self.weight_init_std = weight_init_std
         self.weight_decay_lambda = check_positive("weight_decay_lambda", weight_decay_lambda,
                                                   allow_zero=True)
         self.l1 = check_positive("l1", l1, allow_zero=True)
-        self.use_dropout = bool(use_dropout)
-        self.dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
-        self.use_batchnorm = bool(use_batchnorm)
-        self.batchnorm_running = check_choice("batchnorm_running", batchnorm_running,
-                                              L.BatchNormalization.RUNNING)
         self.backend: Backend = get_backend(backend, dtype, random_state)
         self.xp = self.backend.xp
-        self._build_params()
-        self._build_layers()
+        self._build()
 
     # ------------------------------------------------------------------ construction
-    def _build_params(self) -> None:
-        """Draw every parameter on the host, pack them into one flat buffer, move it once."""
-        sizes = [self.input_size, *self.hidden_size_list, self.output_size]
-        b = self.backend
+    def _build(self) -> None:
+        """Declare every layer's parameters from its input shape, draw them on the host, pack
+        them into one flat buffer moved once, then build the layers on views of it."""
+        b, counts, shape = self.backend, {}, self.input_shape
         shapes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-        host = []
-        for i in range(1, len(sizes)):
-            fan_in, fan_out = sizes[i - 1], sizes[i]
-            shapes[f"W{i}"] = (fan_in, fan_out)
-            host.append(b.host_init((fan_in, fan_out),
-                                    init_scale(self.weight_init_std, fan_in, fan_out,
-                                               "weight_init_std", book=True)))
-            shapes[f"b{i}"] = (fan_out,)
-            host.append(b.host_init((fan_out,), "zeros"))
-            if self.use_batchnorm and i < len(sizes) - 1:
-                shapes[f"gamma{i}"] = (fan_out,)
-                host.append(b.host_init((fan_out,), "ones"))
-                shapes[f"beta{i}"] = (fan_out,)
-                host.append(b.host_init((fan_out,), "zeros"))
+        host, keys, widest = [], [], 1
+        for i, (kind, args) in enumerate(self.specs):
+            try:
+                shape, declared = LAYERS[kind].declare(shape, **args)
+            except TypeError as err:
+                raise TypeError(f"layers[{i}]=({kind!r}, {args}): {err}; see "
+                                f"{LAYERS[kind].__name__}.declare") from None
+            except ValueError as err:
+                raise ValueError(f"layers[{i}]: {err}") from None
+            own = {}
+            for role, (pshape, init) in declared.items():
+                counts[role] = counts.get(role, 0) + 1
+                own[role] = key = f"{role}{counts[role]}"
+                shapes[key] = pshape
+                host.append(b.host_init(pshape, init if isinstance(init, str) else init_scale(
+                    self.weight_init_std, *init, "weight_init_std", book=True)))
+            keys.append(own)
+            widest = max(widest, _size(shape))
+        if len(shape) != 1:
+            raise ValueError(f"layers: the last layer gives samples of shape {shape}; end "
+                             f"with 'flatten' or 'dense' so the loss reads score vectors")
+        self.output_size = shape[0]
+        self.eval_chunk = max(1, min(EVAL_CHUNK, _EVAL_VALUES // widest))
         self.param_shapes = shapes
         self.weight_keys = tuple(k for k in shapes if k.startswith("W"))
         self.flat = b.flat_from_host(host)
@@ -150,14 +168,23 @@ class MultiLayerNetExtend(Saveable):
         # backward writes every gradient into its view of this buffer (aligned with ``flat``)
         self.grad_flat = self.xp.zeros_like(self.flat)
         self._grad_views = self._views_of(self.grad_flat)
+        #: what a layer built inside this network writes its gradients with (Layer.build)
+        self.wiring = {"grad_buffers": self._grad_views, "ops": b.ops}
+        self.layers: OrderedDict[str, L.Layer] = OrderedDict()
+        labels: dict[str, int] = {}
+        for i, ((kind, args), own) in enumerate(zip(self.specs, keys, strict=True)):
+            layer = LAYERS[kind].build(self, own, i == 0, **args)
+            label = layer.label or type(layer).__name__
+            labels[label] = labels.get(label, 0) + 1
+            self.layers[f"{label}{labels[label]}"] = layer
+        self.last_layer = LOSSES[self.loss_name](self.xp, b.ops)
+        self._reversed = list(self.layers.values())[::-1]
 
     def _views_of(self, flat: Any) -> dict[str, Any]:
         """Views of a flat buffer, one per parameter key, shaped like the parameter."""
         views, offset = {}, 0
         for key, shape in self.param_shapes.items():
-            n = 1
-            for d in shape:
-                n *= d
+            n = _size(shape)
             views[key] = self.xp.reshape(flat[offset:offset + n], shape)
             offset += n
         return views
@@ -166,26 +193,6 @@ class MultiLayerNetExtend(Saveable):
         """Point ``params`` at views of ``flat`` (after building or after a reload)."""
         self.params.update(self._views_of(self.flat))
         self._views = dict(self.params)
-
-    def _build_layers(self) -> None:
-        self.layers: OrderedDict[str, L.Layer] = OrderedDict()
-        act = L.ACTIVATIONS[self.activation]
-        n = self.hidden_layer_num
-        out = {"grad_buffers": self._grad_views, "ops": self.backend.ops}
-        for i in range(1, n + 1):
-            self.layers[f"Affine{i}"] = L.Dense(self.params, f"W{i}", f"b{i}", i > 1, self.xp,
-                                                **out)
-            if self.use_batchnorm:
-                self.layers[f"BatchNorm{i}"] = L.BatchNormalization(
-                    self.params, f"gamma{i}", f"beta{i}", eps=1e-6, xp=self.xp,
-                    running=self.batchnorm_running, **out)
-            self.layers[f"Activation_function{i}"] = act(self.xp)
-            if self.use_dropout:
-                self.layers[f"Dropout{i}"] = L.Dropout(self.backend, self.dropout_ratio)
-        self.layers[f"Affine{n + 1}"] = L.Dense(self.params, f"W{n + 1}", f"b{n + 1}", n > 0,
-                                                self.xp, **out)
-        self.last_layer = LOSSES[self.loss_name](self.xp, self.backend.ops)
-        self._reversed = list(self.layers.values())[::-1]
 
     def params_are_bound(self) -> bool:
         """True while every ``params`` entry is still its view into ``flat``."""
@@ -201,7 +208,14 @@ class MultiLayerNetExtend(Saveable):
 
     # ------------------------------------------------------------------ inputs
     def _x(self, x: Any, name: str = "x") -> Any:
-        return check_features(x, self.backend, name, n_features=self.input_size)
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) > 2:  # images: checked as flat rows, reshaped back in forward
+            if shape[1:] != self.input_shape:
+                raise ValueError(f"{name} has shape {shape}; the network expects samples of "
+                                 f"shape {self.input_shape} (or flat rows of "
+                                 f"{_size(self.input_shape)} values)")
+            x = namespace_of(x).reshape(x, (shape[0], -1))
+        return check_features(x, self.backend, name, n_features=_size(self.input_shape))
 
     @property
     def is_classifier(self) -> bool:
@@ -219,7 +233,10 @@ class MultiLayerNetExtend(Saveable):
 
     # ------------------------------------------------------------------ device-side core
     def forward(self, x: Any, train: bool = False) -> Any:
-        """Scores for a device batch ``x`` (no validation, no conversion)."""
+        """Scores for a device batch ``x`` (no validation, no conversion); flat rows of
+        images are reshaped to (N, C, H, W) first."""
+        if x.ndim != len(self.input_shape) + 1:
+            x = self.xp.reshape(x, (x.shape[0], *self.input_shape))
         for layer in self.layers.values():
             x = layer.forward(x, train)
         return x
@@ -270,10 +287,14 @@ class MultiLayerNetExtend(Saveable):
         xd, td = self._xt(x, t)
         return self.backend.to_float(self.forward_loss(xd, td, train_flg))
 
-    def accuracy(self, x: Any, t: Any) -> float:
-        """Fraction of samples whose highest score is the label (labels or one-hot)."""
+    def accuracy(self, x: Any, t: Any, batch_size: int | None = None) -> float:
+        """Fraction of samples whose highest score is the label (labels or one-hot), in
+        chunks of ``batch_size`` (default: ``eval_chunk``)."""
         xd, td = self._xt(x, t)
-        return self.backend.to_float(self.correct_count(xd, td)) / xd.shape[0]
+        n, step = xd.shape[0], batch_size or self.eval_chunk
+        count = sum(self.correct_count(xd[i:min(i + step, n), ...], td[i:min(i + step, n), ...])
+                    for i in range(0, n, step))
+        return self.backend.to_float(count) / n
 
     def correct_count(self, x: Any, t: Any) -> Any:
         """Number of correct predictions on a device batch, as a 0-d device array."""
@@ -358,8 +379,100 @@ class MultiLayerNetExtend(Saveable):
         if children or not isinstance(counts, list) or len(counts) not in (0, len(layers)) or \
                 any(not isinstance(c, int) or isinstance(c, bool) or c < 0 for c in counts):
             raise ValueError(f"batchnorm_batches={counts!r} must list {len(layers)} counts")
-        for bn, count in zip(layers, counts):
+        for bn, count in zip(layers, counts, strict=False):  # [] before any training
             bn.num_batches_tracked = count
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-friendly) that rebuild this architecture."""
+        return {"layers": [[kind, dict(args)] for kind, args in self.specs],
+                "input_shape": list(self.input_shape), "loss": self.loss_name,
+                "weight_init_std": self.weight_init_std,
+                "weight_decay_lambda": self.weight_decay_lambda, "l1": self.l1,
+                "dtype": self.backend.dtype_name}
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.layers)
+        return f"{type(self).__name__}({names}; backend={self.backend.spec!r})"
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _spec(i: int, spec: Any) -> tuple[str, dict[str, Any]]:
+    """``layers[i]`` as (name, arguments): a name, or a (name, dict) pair (a list from JSON)."""
+    kind, args = (spec, {}) if isinstance(spec, str) else (
+        tuple(spec) if isinstance(spec, (tuple, list)) and len(spec) == 2 else (None, None))
+    if not isinstance(kind, str) or not isinstance(args, dict):
+        raise TypeError(f"layers[{i}]={spec!r} must be a layer name or a (name, arguments) "
+                        f"pair, e.g. 'relu' or ('dense', {{'units': 100}})")
+    return check_choice(f"layers[{i}]", kind, LAYERS), dict(args)
+
+
+class MultiLayerNetExtend(Network):
+    """A fully connected network with optional BatchNorm, Dropout, weight decay and L1.
+
+    Args:
+        input_size: number of input features.
+        hidden_size_list: units of each hidden layer, e.g. [100, 100].
+        output_size: number of classes (or regression outputs).
+        activation: "relu", "sigmoid"/"logistic", "tanh" or "identity".
+        weight_init_std: "relu"/"he" (sqrt(2/fan_in)), "sigmoid"/"xavier" (the book's Xavier,
+            sqrt(1/fan_in)), "glorot" (sqrt(2/(fan_in+fan_out))), "normal", "ones", or a
+            float standard deviation (the table in :mod:`xpnet.nn.init`).
+        weight_decay_lambda: L2 strength; adds lambda/2 * sum(W^2) to the loss.
+        use_dropout, dropout_ratio: inverted dropout after each hidden activation
+            (``dropout_ration=``, the book's spelling, is accepted too).
+        use_batchnorm: batch normalization before each hidden activation, with the book's
+            eps (1e-6); ``batchnorm_running`` says how its running statistics start (see
+            :class:`~xpnet.nn.layers.BatchNormalization`: "average", right from the first
+            step, or "pytorch", PyTorch's buffers).
+        l1: L1 strength; adds l1 * sum|W| to the loss.
+        loss: "softmax_cross_entropy" (classification), "mse" or "binary_cross_entropy".
+        backend, dtype, random_state: see :func:`xpnet.backend.get_backend`.
+
+    Example:
+        >>> net = MultiLayerNetExtend(4, [8], 3, use_batchnorm=True, random_state=0)
+        >>> list(net.param_shapes)
+        ['W1', 'b1', 'gamma1', 'beta1', 'W2', 'b2']
+    """
+
+    def __init__(self, input_size: int, hidden_size_list: list[int] | tuple[int, ...],
+                 output_size: int, activation: str = "relu", weight_init_std: str | float = "relu",
+                 weight_decay_lambda: float = 0, use_dropout: bool = False,
+                 dropout_ratio: float = 0.5, use_batchnorm: bool = False, *, l1: float = 0.0,
+                 loss: str = "softmax_cross_entropy", backend: Any = "numpy",
+                 dtype: Any = "float32", random_state: int | None = None,
+                 batchnorm_running: str = "average", dropout_ration: float | None = None
+                 ) -> None:
+        if dropout_ration is not None:  # the book's keyword
+            dropout_ratio = dropout_ration
+        self.input_size = check_positive("input_size", input_size, integer=True)
+        output_size = check_positive("output_size", output_size, integer=True)
+        if isinstance(hidden_size_list, str):  # "100,100" is the command line's spelling
+            raise TypeError(f"hidden_size_list={hidden_size_list!r} must be a list of layer "
+                            f"widths; pass e.g. hidden_size_list=[100, 100]")
+        self.hidden_size_list = check_hidden_sizes("hidden_size_list", hidden_size_list)
+        self.hidden_layer_num = len(self.hidden_size_list)
+        self.activation = check_choice("activation", activation, L.ACTIVATIONS)
+        check_choice("loss", loss, LOSSES)
+        self.use_dropout = bool(use_dropout)
+        self.dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
+        self.use_batchnorm = bool(use_batchnorm)
+        self.batchnorm_running = check_choice("batchnorm_running", batchnorm_running,
+                                              L.BatchNormalization.RUNNING)
+        after = ([("batchnorm", {"eps": 1e-6, "running": self.batchnorm_running})]
+                 if self.use_batchnorm else []) + [self.activation] + (
+                 [("dropout", {"ratio": self.dropout_ratio})] if self.use_dropout else [])
+        specs = [s for units in self.hidden_size_list for s in [("dense", {"units": units}),
+                                                                *after]]
+        super().__init__(specs + [("dense", {"units": output_size})], (self.input_size,),
+                         loss=loss, weight_init_std=weight_init_std,
+                         weight_decay_lambda=weight_decay_lambda, l1=l1, backend=backend,
+                         dtype=dtype, random_state=random_state)
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-friendly) that rebuild this architecture."""
@@ -379,7 +492,12 @@ class MultiLayerNetExtend(Saveable):
 
 
 class MultiLayerNet(MultiLayerNetExtend):
-    """The book's plain MultiLayerNet: MultiLayerNetExtend without BatchNorm and Dropout."""
+    """The book's plain MultiLayerNet: MultiLayerNetExtend without BatchNorm and Dropout.
+
+    Example:
+        >>> MultiLayerNet(4, [8], 3, random_state=0).param_shapes["W2"]
+        (8, 3)
+    """
 
     def __init__(self, input_size: int, hidden_size_list: list[int] | tuple[int, ...],
                  output_size: int, activation: str = "relu", weight_init_std: str | float = "relu",
@@ -395,3 +513,46 @@ class MultiLayerNet(MultiLayerNetExtend):
         for key in ("use_dropout", "dropout_ratio", "use_batchnorm", "batchnorm_running"):
             del config[key]
         return config
+
+
+class SimpleConvNet(Network):
+    """The book's SimpleConvNet (chapter 7): conv - relu - pool - affine - relu - affine -
+    softmax, with params 'W1' (filter_num, C, filter_size, filter_size), 'b1', 'W2', 'b2',
+    'W3', 'b3' and the book's ``loss/predict/accuracy/gradient``.
+
+    Args:
+        input_dim: (C, H, W) of one image.
+        conv_param: the convolution's 'filter_num', 'filter_size', 'pad', 'stride' (the
+            book's defaults: 30, 5, 0, 1); the pooling is 2x2 with stride 2.
+        hidden_size, output_size: units of the hidden Affine layer, and classes.
+        weight_init_std: the weights' standard deviation (or a rule of :mod:`xpnet.nn.init`).
+        backend, dtype, random_state: see :func:`xpnet.backend.get_backend`.
+
+    Example:
+        >>> net = SimpleConvNet(random_state=0)
+        >>> net.params["W1"].shape, net.params["W2"].shape
+        ((30, 1, 5, 5), (4320, 100))
+    """
+
+    CONV = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
+
+    def __init__(self, input_dim: tuple[int, ...] | list[int] = (1, 28, 28),
+                 conv_param: dict[str, int] | None = None, hidden_size: int = 100,
+                 output_size: int = 10, weight_init_std: str | float = 0.01, *,
+                 backend: Any = "numpy", dtype: Any = "float32",
+                 random_state: int | None = None) -> None:
+        self.conv_param = {**self.CONV, **(conv_param or {})}
+        self.hidden_size = check_positive("hidden_size", hidden_size, integer=True)
+        check_positive("output_size", output_size, integer=True)
+        super().__init__([("conv", self.conv_param), "relu",
+                          ("pool", {"pool_h": 2, "pool_w": 2, "stride": 2}), "flatten",
+                          ("dense", {"units": hidden_size}), "relu",
+                          ("dense", {"units": output_size})], input_dim,
+                         weight_init_std=weight_init_std, backend=backend, dtype=dtype,
+                         random_state=random_state)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-friendly) that rebuild this architecture."""
+        return {"input_dim": list(self.input_shape), "conv_param": dict(self.conv_param),
+                "hidden_size": self.hidden_size, "output_size": self.output_size,
+                "weight_init_std": self.weight_init_std, "dtype": self.backend.dtype_name}
