@@ -152,3 +152,23 @@ def test_unsupported_objects_raise_clearly(tmp_path):
     with pytest.raises(ValueError, match=r"not fitted.*call fit"):
         xpnet.export_onnx(xpnet.DualLayer(), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_export_writes_a_model_onnxruntime_runs(tmp_path, capsys):
+    """``xpnet export MODEL.npz MODEL.onnx``: the saved estimator's probabilities and labels."""
+    from xpnet.tools.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = xpnet.MLPClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+        clf.fit(X, np.array(["a", "b", "c"])[Y3])
+    saved = xpnet.save(clf, tmp_path / "clf.npz")
+    assert main(["export", str(saved), str(tmp_path / "clf.onnx")]) == 0
+    assert "clf.onnx" in capsys.readouterr().out
+    session = ort.InferenceSession(str(tmp_path / "clf.onnx"))
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: X}),
+                       strict=True))
+    np.testing.assert_allclose(outputs["probabilities"], clf.predict_proba(X), atol=1e-5)
+    np.testing.assert_array_equal(outputs["label"], clf.predict(X))
+    assert main(["export", str(saved), str(tmp_path)]) == 2  # a directory: refused up front

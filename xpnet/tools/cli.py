@@ -85,7 +85,7 @@ BACKENDS_TO_PROBE = (*BACKEND_NAMES, "torch:cuda")
 
 #: options naming a file a command writes (dest, flag): checked before any work is done
 _OUTPUTS = (("save", "--save"), ("plot", "--plot"), ("json_path", "--json"),
-            ("plot_path", "--plot"))
+            ("plot_path", "--plot"), ("onnx_path", "OUTPUT"))
 #: exceptions from xpnet that become one line on stderr (exit 2) instead of a traceback
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, ImportError,
                                                   RuntimeError, OSError, ArithmeticError)
@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "xpnet bench: time training on each backend (CPU and GPU)."))
     _add_search(sub)
     _add_predict(sub)
+    p = _command(sub, "export", _export, "write a saved model as ONNX (onnxruntime, any language)",
+                 "Run a saved model's eval forward on the ndonnx backend and write the ONNX "
+                 "graph: class probabilities and labels for classifiers, predictions for "
+                 "regressors, with a dynamic batch size (needs pip install -e '.[onnx]').")
+    p.add_argument("model_file", metavar="MODEL", help="a model saved by xpnet (.npz)")
+    p.add_argument("onnx_path", metavar="OUTPUT", help="the ONNX file to write (.onnx)")
     _command(sub, "env", _env, "versions, BLAS and the backends usable on this machine",
              "Print the xpnet, Python, NumPy/BLAS and array-api-compat versions and which "
              "backends work on this machine.")
@@ -421,7 +427,7 @@ def _run(argv: list[str]) -> int:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "_handler", None)
     if handler is None:
-        raise CLIError("missing command: choose one of train, bench, search, predict, env "
+        raise CLIError("missing command: choose one of train, bench, search, predict, export, env "
                        "(see 'xpnet --help')")
     args.command = " ".join([PROG, *map(shlex.quote, argv)])  # recorded by bench and search
     for dest, flag in _OUTPUTS:
@@ -700,6 +706,15 @@ def _search(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------------- predict
+def _export(args: argparse.Namespace) -> int:
+    """``xpnet export``: the saved model as an ONNX file."""
+    from ..edges.io import load  # noqa: PLC0415
+    from ..edges.onnx_export import export_onnx  # noqa: PLC0415
+
+    print(f"wrote {export_onnx(load(args.model_file), args.onnx_path)}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     """``xpnet predict``: what the model predicts for each CSV row, one row a line."""
     from ..edges.io import load  # noqa: PLC0415
