@@ -43,7 +43,7 @@ def train(params, random_state, X_train, y_train, X_val, y_val, epochs=50, backe
     trainer = Trainer(network, X_train, y_train, X_val, y_val, epochs=epochs,
                       mini_batch_size=100, optimizer="sgd",
                       optimizer_param={"lr": params["lr"]}, verbose=False)
-    return trainer.train()  # History: loss, train_acc, val_acc (= test_acc), ...
+    return trainer.train()  # History: loss, train_acc, test_acc (the validation rows here)
 
 
 def load(fashion: bool):

@@ -73,7 +73,8 @@ def _net(b):
 
 def _fitted_est(name):
     def make(b):
-        est = _est(name)(hidden_layer_sizes=(4,), max_iter=2, backend=b, random_state=0)
+        est = _est(name)(hidden_layer_sizes=(4,), max_iter=2, backend=b, random_state=0,
+                         dtype="float32")  # a float32 model: float64 data can overflow it
         return _quiet(est.fit, X, Y)
     return make
 
