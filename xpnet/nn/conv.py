@@ -33,10 +33,43 @@ def out_size(size: int, window: int, stride: int = 1, pad: int = 0) -> int:
     return (size + 2 * pad - window) // stride + 1
 
 
-def _offset(y: int, x: int, stride: int, oh: int, ow: int) -> tuple[slice, ...]:
-    """The index of window element (y, x) at every output position of a padded image."""
-    return (slice(None), slice(None), slice(y, y + stride * (oh - 1) + 1, stride),
-            slice(x, x + stride * (ow - 1) + 1, stride))
+def _offsets(fh: int, fw: int, stride: int, oh: int, ow: int) -> list[tuple[slice, ...]]:
+    """For each window element (y, x), row by row: its index at every output position of a
+    padded image."""
+    return [(slice(None), slice(None), slice(y, y + stride * (oh - 1) + 1, stride),
+             slice(x, x + stride * (ow - 1) + 1, stride)) for y in range(fh) for x in range(fw)]
+
+
+def _padded(xp: Any, x: Any, pad: int, fill: float = 0.0) -> Any:
+    """Images ``x`` (N, C, H, W) with ``pad`` rows and columns of ``fill`` on each side."""
+    if not pad:
+        return x
+    n, c, h, w = x.shape
+    img = xp.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype, device=x.device)
+    img[:, :, pad:pad + h, pad:pad + w] = x
+    return img
+
+
+def _windows(xp: Any, x: Any, fh: int, fw: int, stride: int, pad: int, fill: float = 0.0
+             ) -> list[Any]:
+    """Window element (y, x) at every output position, one (N, C, OH, OW) view each."""
+    oh, ow = out_size(x.shape[2], fh, stride, pad), out_size(x.shape[3], fw, stride, pad)
+    img = _padded(xp, x, pad, fill)
+    return [img[idx] for idx in _offsets(fh, fw, stride, oh, ow)]
+
+
+def _scatter(xp: Any, grads: Any, shape: tuple[int, ...], fh: int, fw: int, stride: int,
+             pad: int) -> Any:
+    """The adjoint of :func:`_windows`: the gradients of the window elements, (N, C, OH, OW)
+    each, added back where they were read (overlapping windows add up)."""
+    n, c, h, w = shape
+    img = None
+    for idx, g in zip(_offsets(fh, fw, stride, out_size(h, fh, stride, pad),
+                               out_size(w, fw, stride, pad)), grads, strict=True):
+        if img is None:
+            img = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=g.dtype, device=g.device)
+        img[idx] += g
+    return img[:, :, pad:pad + h, pad:pad + w] if pad else img
 
 
 def im2col(xp: Any, x: Any, fh: int, fw: int, stride: int = 1, pad: int = 0,
@@ -50,14 +83,7 @@ def im2col(xp: Any, x: Any, fh: int, fw: int, stride: int = 1, pad: int = 0,
         >>> im2col(np, np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)[0, 0, :, 0, 0]
         array([0., 1., 3., 4.])
     """
-    n, c, h, w = x.shape
-    oh, ow = out_size(h, fh, stride, pad), out_size(w, fw, stride, pad)
-    img = x
-    if pad:
-        img = xp.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype, device=x.device)
-        img[:, :, pad:pad + h, pad:pad + w] = x
-    return xp.stack([img[_offset(y, i, stride, oh, ow)] for y in range(fh) for i in range(fw)],
-                    axis=2)
+    return xp.stack(_windows(xp, x, fh, fw, stride, pad, fill), axis=2)
 
 
 def col2im(xp: Any, cols: Any, shape: tuple[int, ...], fh: int, fw: int, stride: int = 1,
@@ -72,12 +98,8 @@ def col2im(xp: Any, cols: Any, shape: tuple[int, ...], fh: int, fw: int, stride:
                [2., 4., 2.],
                [1., 2., 1.]])
     """
-    n, c, h, w = shape
-    oh, ow = cols.shape[3], cols.shape[4]
-    img = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
-    for k in range(fh * fw):
-        img[_offset(k // fw, k % fw, stride, oh, ow)] += cols[:, :, k, ...]
-    return img[:, :, pad:pad + h, pad:pad + w] if pad else img
+    return _scatter(xp, (cols[:, :, k, ...] for k in range(fh * fw)), shape, fh, fw, stride,
+                    pad)
 
 
 def _image(in_shape: tuple[int, ...], kind: str) -> tuple[int, int, int]:
@@ -196,13 +218,14 @@ Conv2D = Convolution
 
 
 class Pooling(Layer):
-    """Max or average pooling over (pool_h, pool_w) windows, by the same im2col.
+    """Max or average pooling over (pool_h, pool_w) windows, on im2col's window slices.
 
-    Forward: windows = im2col(x) (N, C, pool_h*pool_w, OH, OW); "max": y = the max of each
-    window (its arg max remembered; padding is -inf), "average": y = its mean (padding counts
-    as 0, as PyTorch's ``count_include_pad``).  ``stride`` defaults to the pool size.
-    Backward: col2im of dout spread over each window: "max": all of it to the arg max;
-    "average": dout / (pool_h*pool_w) to each element.
+    Forward: for each window element (y, x), the (N, C, OH, OW) view of what it sees (as in
+    im2col, unstacked); "max": y = their element-wise maximum (padding is -inf), "average":
+    y = their mean (padding counts as 0, as PyTorch's ``count_include_pad``).  ``stride``
+    defaults to the pool size.
+    Backward: col2im of dout spread over each window: "max": all of it to the window's first
+    maximum; "average": dout / (pool_h*pool_w) to each element.
 
     Example:
         >>> import numpy as np
@@ -223,7 +246,7 @@ class Pooling(Layer):
         self.pool_w = self.pool_h if pool_w is None else int(pool_w)
         self.stride = max(self.pool_h, self.pool_w) if stride is None else int(stride)
         self.pad, self.mode, self.xp = int(pad), mode, xp
-        self.x_shape = self.arg = None
+        self.x_shape = self.windows = self.y = None
 
     @classmethod
     def declare(cls, in_shape: tuple[int, ...], pool_h: int = 2, pool_w: int | None = None,
@@ -240,22 +263,25 @@ class Pooling(Layer):
         xp = self.xp = self.xp or namespace_of(x)
         self.x_shape = x.shape
         fill = -float("inf") if self.mode == "max" else 0.0
-        cols = im2col(xp, x, self.pool_h, self.pool_w, self.stride, self.pad, fill)
-        if self.mode == "average":
-            return xp.mean(cols, axis=2)
-        self.arg = xp.argmax(cols, axis=2)
-        return xp.max(cols, axis=2)
+        self.windows = _windows(xp, x, self.pool_h, self.pool_w, self.stride, self.pad, fill)
+        y = self.windows[0]
+        for w in self.windows[1:]:
+            y = xp.maximum(y, w) if self.mode == "max" else y + w
+        self.y = y if self.mode == "max" else y * (1.0 / len(self.windows))
+        return self.y
 
     def backward(self, dout: Any) -> Any:
-        xp, k = self.xp, self.pool_h * self.pool_w
-        d = xp.expand_dims(dout, axis=2)
-        if self.mode == "max":
-            where = xp.reshape(xp.arange(k, device=dout.device), (1, 1, k, 1, 1))
-            d = xp.astype(where == xp.expand_dims(self.arg, axis=2), dout.dtype) * d
-        else:
-            n, c, oh, ow = dout.shape
-            d = xp.broadcast_to(d * (1.0 / k), (n, c, k, oh, ow))
-        return col2im(xp, d, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
+        xp, k = self.xp, len(self.windows)
+        if self.mode == "average":
+            grads = [dout * (1.0 / k)] * k
+        else:  # the first maximum of each window takes dout (PyTorch's choice among ties)
+            grads, free = [], xp.ones_like(self.y, dtype=xp.bool)
+            for w in self.windows:
+                hit = xp.logical_and(w == self.y, free)
+                free = xp.logical_and(free, xp.logical_not(hit))
+                grads.append(xp.where(hit, dout, 0.0))
+        return _scatter(xp, grads, self.x_shape, self.pool_h, self.pool_w, self.stride,
+                        self.pad)
 
 
 class Flatten(Layer):
