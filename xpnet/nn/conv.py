@@ -16,7 +16,7 @@ from typing import Any
 
 from ..backends import Backend, namespace_of
 from ..backends.base import _into
-from .layers import Layer, _grad_setup
+from .layers import Dense, Layer
 
 __all__ = ["Convolution", "Conv2D", "Pooling", "Flatten", "im2col", "col2im", "out_size"]
 
@@ -121,14 +121,14 @@ def _window(in_shape: tuple[int, ...], kind: str, fh: int, fw: int, stride: int,
     return c, h, w, oh, ow
 
 
-class Convolution(Layer):
+class Convolution(Dense):
     """The book's Convolution: y[n, f] = sum_c W[f, c] (*) x[n, c] + b[f] (a cross-correlation
     of each of the FN filters (FN, C, FH, FW) with the image), by im2col.
 
     Forward: col = im2col(x) as a (N*OH*OW, C*FH*FW) matrix, one window per row;
     y = col W_f^T + b with W_f = W.reshape(FN, C*FH*FW), reshaped to (N, FN, OH, OW).
-    Backward: the Dense layer's on col, with dout as (N*OH*OW, FN): dW_f = dout^T col,
-    db = sum_rows(dout), dcol = dout W_f, and dx = col2im(dcol).
+    Backward: that of Dense (its base class) on col, with dout as (N*OH*OW, FN):
+    dW_f = dout^T col, db = sum_rows(dout), dcol = dout W_f, and dx = col2im(dcol).
 
     A backend with its own convolution (``ops.conv2d``, e.g. PyTorch's) runs it instead;
     ``kernel = None`` forces the Array API code.
@@ -146,11 +146,8 @@ class Convolution(Layer):
                  stride: int = 1, pad: int = 0, input_grad: bool = True, xp: Any = None, *,
                  grad_buffers: MutableMapping[str, Any] | None = None,
                  ops: Backend | None = None) -> None:
-        super().__init__()
-        self.params, self.w_key, self.b_key = params, w_key, b_key
-        self.stride, self.pad, self.input_grad = int(stride), int(pad), input_grad
-        self.xp = xp or namespace_of(params[w_key])
-        _grad_setup(self, params[w_key], grad_buffers, ops)
+        super().__init__(params, w_key, b_key, input_grad, xp, grad_buffers=grad_buffers, ops=ops)
+        self.stride, self.pad = int(stride), int(pad)
         self.kernel = self.ops.conv2d  # the backend's own convolution, or None
         self.x = self.col = None
 
@@ -204,15 +201,6 @@ class Convolution(Layer):
         dcol = xp.reshape(d @ xp.reshape(w, (fn, -1)), (n, oh, ow, c, fh * fw))
         return col2im(xp, xp.permute_dims(dcol, (0, 3, 4, 1, 2)), self.x.shape, fh, fw,
                       self.stride, self.pad)
-
-    @property
-    def dW(self) -> Any:  # the book's names
-        return self.grads[self.w_key]
-
-    @property
-    def db(self) -> Any:
-        return self.grads[self.b_key]
-
 
 Conv2D = Convolution
 
