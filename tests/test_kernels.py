@@ -288,12 +288,13 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype, monkeypatch):
     assert lf.dtype == lp.dtype == np.dtype(dtype) and lf.shape == ()
     np.testing.assert_allclose(lf, lp, rtol=tol)
     np.testing.assert_allclose(fused.backward(2.0), plain.backward(2.0), rtol=tol, atol=tol)
-    # one-hot targets take the Array API path; small batches the kernel, with the same result
+    # one-hot targets take the Array API path; small logits NumPy's ufuncs (no numba start-up
+    # for toy models), with the same result
     onehot = np.eye(10, dtype=dtype)[t % 10]
     np.testing.assert_allclose(fused.forward(z, onehot), plain.forward(z, onehot), rtol=tol)
     np.testing.assert_allclose(fused.forward(z[:4], t[:4]), plain.forward(z[:4], t[:4]),
                                rtol=tol)
-    assert calls == [z.size, 40]
+    assert calls == [z.size]
     z[7, 2] = np.nan  # NaN logits give a NaN loss, as in the Array API code
     assert np.isnan(fused.forward(z, t)) and np.isnan(plain.forward(z, t))
 

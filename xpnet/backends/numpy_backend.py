@@ -64,6 +64,9 @@ class NumpyBackend(Backend):
     #: arrays at least this long use the compiled kernels; below it NumPy is as quick
     COMPILED_MIN_SIZE = 1 << 16
     ELEMENTWISE_MIN_SIZE = 1 << 13
+    #: logits below this size take NumPy's ufuncs: as quick there, and a toy model never pays
+    #: numba's start-up (~0.6 s once per process: import and cache load)
+    LOSS_MIN_SIZE = 1 << 10
 
     def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
         if device not in (None, "cpu"):
@@ -81,7 +84,7 @@ class NumpyBackend(Backend):
             return f"NumPy ufuncs ({loops.REASON})"
         return (f"compiled with {loops.REASON}: Adam from {self.COMPILED_MIN_SIZE} "
                 f"parameters, maximum/where from {self.ELEMENTWISE_MIN_SIZE} elements, "
-                f"softmax cross-entropy")
+                f"softmax cross-entropy from {self.LOSS_MIN_SIZE} logits")
 
     def compute_key(self) -> str:
         return "numpy"
@@ -132,6 +135,14 @@ class NumpyBackend(Backend):
         if z.ndim != 2 or t.shape != (z.shape[0],) or t.dtype.kind not in "iu":
             raise ValueError(f"softmax_cross_entropy takes (N, C) logits and (N,) integer "
                              f"labels, not {z.shape} {z.dtype} and {t.shape} {t.dtype}")
+        if z.size < self.LOSS_MIN_SIZE:
+            shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
+            e = np.exp(shifted)
+            s = np.add.reduce(e, axis=1, keepdims=True)
+            residual = e / s
+            rows = np.flatnonzero((t >= 0) & (t < z.shape[1]))  # other labels match no class
+            residual[rows, t[rows]] -= 1.0
+            return -np.add.reduce(shifted[rows, t[rows]] - np.log(s[rows, 0])), residual
         z = np.ascontiguousarray(z)
         residual = np.empty_like(z)
         total = _loops().softmax_cross_entropy(z, t, residual)
