@@ -234,8 +234,8 @@ for ax, scale, pair in zip(axes.flat, scales, runs, strict=False):
                         label=label)
         if diverged:  # mark where it stopped instead of letting the curve vanish
             stop = (max(len(acc), 1), acc[-1] if acc else 0.0)
-            ax.plot(*stop, "x", color=line.get_color(), markersize=9)
-            ax.annotate(f"{label}: diverged", stop, xytext=(8, 4), textcoords="offset points",
+            ax.plot(*stop, "x", color=line.get_color(), markersize=9, clip_on=False)
+            ax.annotate(f"{label}: diverged", stop, xytext=(6, 10), textcoords="offset points",
                         color=line.get_color())
     ax.set(title=f"initial weight std {scale:.2g}", ylim=(0, 1), xlim=(0.5, bn_epochs + 0.5))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -243,7 +243,7 @@ for ax in axes[-1]:
     ax.set_xlabel("epoch")
 for ax in axes[:, 0]:
     ax.set_ylabel("training accuracy")
-axes[0, 0].legend(loc="lower right")
+axes[0, 0].legend(loc="upper left")
 fig.suptitle(f"training accuracy with and without BatchNorm ({DATASET}, {n_bn} samples)")
 fig.tight_layout()
 plt.show()
