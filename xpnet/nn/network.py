@@ -209,7 +209,8 @@ class Network(Saveable):
     # ------------------------------------------------------------------ inputs
     def _x(self, x: Any, name: str = "x") -> Any:
         shape = tuple(getattr(x, "shape", ()))
-        if len(shape) > 2:  # images: checked as flat rows, reshaped back in forward
+        if len(shape) > 2 and len(self.input_shape) > 1:  # images: checked as flat rows,
+            # reshaped back in forward (an MLP's 3-D input gets check_features' "must be 2-D")
             if shape[1:] != self.input_shape:
                 raise ValueError(f"{name} has shape {shape}; the network expects samples of "
                                  f"shape {self.input_shape} (or flat rows of "

@@ -262,10 +262,10 @@ class Trainer:
         check_lengths(x, t, x_name, t_name)
         net = self.network
         xd = net.backend.asarray(x, name=x_name)
-        width = getattr(net, "input_size", None)
-        if width is not None and (xd.ndim != 2 or xd.shape[1] != width):
+        shape = tuple(getattr(net, "input_shape", ()))  # a network's sample shape
+        if shape and tuple(xd.shape[1:]) not in (shape, (math.prod(shape),)):
             raise ValueError(f"{x_name} has shape {tuple(xd.shape)}; the network expects "
-                             f"(n_samples, {width})")
+                             f"(n_samples, {', '.join(map(str, shape))}) or flat rows")
         if net.is_classifier and getattr(t, "ndim", 1) == 1 and hasattr(net, "_t"):
             return xd, net.backend.asarray(t, dtype=net.backend.index_dtype, name=t_name)
         if not hasattr(net, "_t"):
@@ -494,7 +494,8 @@ class Trainer:
                     self._commit()
             raise
         finally:
-            bar.close()
+            if self.verbose:
+                bar.close()
             self.optimizer.lr = lr0
             if best_state is not None:
                 net.set_state(best_state)
@@ -521,7 +522,10 @@ def report_divergence(what: str, lr_text: str, on_divergence: str, stacklevel: i
 
 
 def _progress(epochs: int, verbose: bool) -> Any:
-    """The epochs, through a tqdm progress bar that shows only when ``verbose``."""
-    from tqdm.auto import tqdm  # noqa: PLC0415 - imported when training starts
+    """The epochs, through a tqdm progress bar when ``verbose`` (tqdm is imported only then:
+    in a notebook without ipywidgets, tqdm.auto warns on import)."""
+    if not verbose:
+        return range(epochs)
+    from tqdm.auto import tqdm  # noqa: PLC0415
 
-    return tqdm(range(epochs), desc="train", unit="epoch", leave=True, disable=not verbose)
+    return tqdm(range(epochs), desc="train", unit="epoch", leave=True)
