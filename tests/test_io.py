@@ -24,7 +24,7 @@ import xpnet.io as xio
 from xpnet.backend import get_backend
 
 KINDS = ["SingleLayer", "DualLayer", "RandomInitNetwork", "MinibatchNetwork", "MultiLayerNet",
-         "MultiLayerNetExtend", "MLPClassifier", "MLPRegressor"]
+         "MultiLayerNetExtend", "Network", "SimpleConvNet", "MLPClassifier", "MLPRegressor"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -45,9 +45,17 @@ def _make(kind: str, backend: str, data):
                                                                  epochs=3)
     if kind == "MinibatchNetwork":
         return xpnet.MinibatchNetwork(units=4, batch_size=32, **common).fit(x, y, epochs=2)
-    if kind in ("MultiLayerNet", "MultiLayerNetExtend"):
+    if kind in ("MultiLayerNet", "MultiLayerNetExtend", "Network", "SimpleConvNet"):
         if kind == "MultiLayerNet":
             net = xpnet.MultiLayerNet(30, [6], 2, weight_decay_lambda=0.01, **common)
+        elif kind == "SimpleConvNet":  # the 30 features as one 5 x 6 image
+            net = xpnet.SimpleConvNet(input_dim=(1, 5, 6), conv_param={
+                "filter_num": 2, "filter_size": 3, "pad": 1, "stride": 1}, hidden_size=4,
+                output_size=2, **common)
+        elif kind == "Network":
+            net = xpnet.Network([("conv", {"filter_num": 2, "filter_size": 3, "pad": 1}),
+                                 "batchnorm", "relu", ("pool", {"pool_h": 2}), "flatten",
+                                 ("dense", {"units": 2})], input_shape=(1, 5, 6), **common)
         else:
             net = xpnet.MultiLayerNetExtend(30, [6, 5], 2, use_batchnorm=True, use_dropout=True,
                                             dropout_ratio=0.2, **common)
