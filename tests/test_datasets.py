@@ -146,6 +146,17 @@ def test_load_options(isolated):
     assert x.dtype == np.float64 and x.max() <= 1.0
 
 
+@pytest.mark.parametrize("flatten", [True, False])
+def test_load_images_as_nchw(isolated, flatten):
+    """images=True: (n, 1, 28, 28), the convolution layers' layout, whatever flatten says."""
+    images, _ = fake_mnist(isolated / "d", "train", n=3)
+    x, _ = datasets.load_fashion_mnist(isolated / "d", images=True, flatten=flatten)
+    assert x.shape == (3, 1, 28, 28) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, 0], images / 255.0, rtol=1e-6)
+    x, _ = datasets.load_idx("mnist", isolated / "d", images=True, normalize=False, dtype=None)
+    assert x.shape == (3, 1, 28, 28) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[:, 0], images)
+
 def test_load_bad_kind(isolated):
     with pytest.raises(ValueError, match="kind"):
         datasets.load_mnist(isolated, kind="validation")
@@ -392,6 +403,19 @@ def test_load_dataset_idx_split(isolated):
     assert s.target_names == tuple("0123456789")
     with pytest.raises(ValueError, match="validation_fraction"):
         datasets.load_dataset("mnist", path=d, validation_fraction=1.0)
+
+
+def test_load_dataset_images(isolated):
+    d = isolated / "d"
+    images, _ = fake_mnist(d, "train", n=20)
+    fake_mnist(d, "test", n=7)
+    s = datasets.load_dataset("fashion", path=d, images=True)
+    assert (s.x_train.shape, s.x_val.shape, s.x_test.shape) == \
+        ((18, 1, 28, 28), (2, 1, 28, 28), (7, 1, 28, 28))
+    np.testing.assert_allclose(s.x_val[:, 0], images[18:] / 255.0, rtol=1e-6)
+    flat = datasets.load_dataset("fashion", path=d)
+    np.testing.assert_array_equal(s.x_train.reshape(18, -1), flat.x_train)
+    assert s.feature_names == flat.feature_names and len(s.feature_names) == 784
 
 
 def test_resolve_name_from_the_one_table():

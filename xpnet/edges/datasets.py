@@ -160,7 +160,8 @@ def resolve_name(name: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """A train / validation / test split; features ``(n, d)``, labels int64 ``(n,)``."""
+    """A train / validation / test split; features ``(n, d)`` (or images ``(n, 1, h, w)``),
+    labels int64 ``(n,)``."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -373,17 +374,22 @@ def load_idx(
     flatten: bool = True,
     normalize: bool = True,
     dtype: Any = "float32",
+    images: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load ``kind`` ("train" or "test") of the IDX dataset ``name`` as ``(images, labels)``.
 
     ``name`` is "mnist" or "fashion_mnist" (or an alias). Images are ``(n, 784)``
-    (``(n, 28, 28)`` unless ``flatten``), scaled to ``[0, 1]`` when ``normalize``, cast to
-    ``dtype`` (``None`` keeps uint8 when not normalizing); labels are int64. See
-    :func:`data_dirs` for where the files are looked for; ``download`` fetches missing ones.
+    (``(n, 28, 28)`` unless ``flatten``; ``(n, 1, 28, 28)``, the (N, C, H, W) layout of the
+    convolution layers, with ``images=True``, whatever ``flatten`` says), scaled to ``[0, 1]``
+    when ``normalize``, cast to ``dtype`` (``None`` keeps uint8 when not normalizing); labels
+    are int64. See :func:`data_dirs` for where the files are looked for; ``download`` fetches
+    missing ones.
 
     Example:
         >>> load_idx("mnist", kind="test")[0].shape  # doctest: +SKIP
         (10000, 784)
+        >>> load_idx("fashion_mnist", kind="test", images=True)[0].shape  # doctest: +SKIP
+        (10000, 1, 28, 28)
     """
     if kind not in _FILES:
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
@@ -407,17 +413,20 @@ def load_idx(
             f"install the Debian package dataset-fashion-mnist (Fashion-MNIST only), "
             f"or pass download=True."
         )
-    images, labels = read_idx(files[0]), read_idx(files[1])
-    if images.ndim != 3 or labels.ndim != 1:
+    pixels, labels = read_idx(files[0]), read_idx(files[1])
+    if pixels.ndim != 3 or labels.ndim != 1:
         raise ValueError(
             f"expected images of shape (n, rows, cols) and labels of shape (n,), got "
-            f"{images.shape} from {files[0]} and {labels.shape} from {files[1]}"
+            f"{pixels.shape} from {files[0]} and {labels.shape} from {files[1]}"
         )
-    if len(images) != len(labels):
+    if len(pixels) != len(labels):
         raise ValueError(
-            f"{len(images)} images in {files[0]} but {len(labels)} labels in {files[1]}"
+            f"{len(pixels)} images in {files[0]} but {len(labels)} labels in {files[1]}"
         )
-    x = images.reshape(len(images), -1) if flatten else images
+    if images:  # one channel
+        x = pixels[:, None]
+    else:
+        x = pixels.reshape(len(pixels), -1) if flatten else pixels
     if dtype is not None or normalize:
         x = x.astype(np.dtype(dtype if dtype is not None else "float32"))
     if normalize:
@@ -428,7 +437,8 @@ def load_idx(
 def load_mnist(path: str | os.PathLike | None = None, kind: str = "train", **options: Any
                ) -> tuple[np.ndarray, np.ndarray]:
     """Load MNIST ``kind`` ("train" 60000 or "test" 10000 rows) as ``(images, labels)``;
-    ``options`` (``download``, ``flatten``, ``normalize``, ``dtype``) as :func:`load_idx`.
+    ``options`` (``download``, ``flatten``, ``normalize``, ``dtype``, ``images``) as
+    :func:`load_idx`.
 
     Example:
         >>> x, y = load_mnist(kind="test")  # doctest: +SKIP
@@ -442,6 +452,8 @@ def load_fashion_mnist(path: str | os.PathLike | None = None, kind: str = "train
 
     Example:
         >>> x, y = load_fashion_mnist(kind="test")  # doctest: +SKIP
+        >>> load_fashion_mnist(kind="test", images=True)[0].shape  # doctest: +SKIP
+        (10000, 1, 28, 28)
     """
     return load_idx("fashion_mnist", path, kind, **options)
 
@@ -453,12 +465,15 @@ def load_dataset(name: str, **kw: Any) -> Split:
     ``breast_cancer`` and ``digits`` take ``random_state``, ``dtype`` and ``scale``.
     ``mnist`` and ``fashion_mnist`` take ``path``, ``download``, ``dtype``, ``scale``
     (divide by 255), ``n_train`` (keep only the first ``n_train`` training rows, for quick
-    runs) and ``validation_fraction`` (default 0.1): the validation rows are the last ones
-    of the (possibly shortened) training set, so the split is deterministic.
+    runs), ``validation_fraction`` (default 0.1): the validation rows are the last ones
+    of the (possibly shortened) training set, so the split is deterministic, and ``images``:
+    every part as (n, 1, 28, 28) images instead of (n, 784) rows.
 
     Example:
         >>> load_dataset("cancer").x_val.shape
         (91, 30)
+        >>> load_dataset("fashion_mnist", images=True).x_test.shape  # doctest: +SKIP
+        (10000, 1, 28, 28)
     """
     try:
         key = resolve_name(name)
@@ -478,15 +493,16 @@ def _idx_split(
     n_train: int | None = None,
     dtype: Any = "float32",
     scale: bool = True,
+    images: bool = False,
 ) -> Split:
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    kw = dict(path=path, flatten=True, download=download, normalize=scale, dtype=dtype)
+    kw = dict(path=path, download=download, normalize=scale, dtype=dtype, images=images)
     x, y = load_idx(name, kind="train", **kw)
     x_test, y_test = load_idx(name, kind="test", **kw)
     if n_train is not None:
         x, y = x[:n_train], y[:n_train]
     n_fit = len(x) - int(round(len(x) * validation_fraction))
-    features = tuple(f"pixel_{i}" for i in range(x.shape[1]))
+    features = tuple(f"pixel_{i}" for i in range(x[0].size))
     return Split(x[:n_fit], y[:n_fit], x[n_fit:], y[n_fit:], x_test, y_test, features,
                  _TABLE[name].classes)
