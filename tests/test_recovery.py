@@ -158,7 +158,8 @@ def test_ctrl_c_during_the_numba_import_does_not_break_training():
         import numpy as np, xpnet
         from xpnet.backends import numpy_backend
         x = np.random.default_rng(0).normal(size=(300, 8)); y = (x[:, 0] > 0).astype(int)
-        clf = xpnet.MLPClassifier((16,), max_iter=30, learning_rate_init=0.02, random_state=0)
+        # hidden 64 x batch 200: ReLU on 12,800 values takes the compiled kernels at once
+        clf = xpnet.MLPClassifier((64,), max_iter=30, learning_rate_init=0.02, random_state=0)
         try:
             clf.fit(x, y)
         except KeyboardInterrupt:
