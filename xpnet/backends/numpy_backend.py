@@ -1,5 +1,6 @@
-"""NumPy: the default backend, with its compiled kernels (``numba_kernels``) and a namespace
-whose few hot functions skip the compat layer's argument handling.
+"""NumPy: the default backend, with its compiled kernels (``numba_kernels``), a convolution by
+strided views and BLAS, and a namespace whose few hot functions skip the compat layer's argument
+handling.
 
 Single-threaded on purpose: right after the matrix products the BLAS threads still hold the
 other cores (measured: a second thread, or SciPy's separately threaded BLAS axpy, made the epoch
@@ -16,6 +17,7 @@ from typing import Any
 
 import array_api_compat.numpy as compat_numpy
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import Backend, namespace_copy
 
@@ -147,6 +149,66 @@ class NumpyBackend(Backend):
         residual = np.empty_like(z)
         total = _loops().softmax_cross_entropy(z, t, residual)
         return np.asarray(total, dtype=z.dtype), residual
+
+    def conv2d(self, x: Any, w: Any, b: Any, stride: int, pad: int) -> Any:
+        """``xpnet.nn.conv.Convolution``'s forward (im2col there is the reference): im2col as
+        a strided view copied once into (N, C*FH*FW, OH*OW), then one batched BLAS product
+        W_f @ cols per image, which lands in (N, FN, OH, OW) order without a transpose.
+
+        Example:
+            >>> b = NumpyBackend(dtype="float64")
+            >>> b.conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), np.zeros(2), 1, 0)[0, 1]
+            array([[4., 4.],
+                   [4., 4.]])
+        """
+        fn, _, fh, fw = w.shape
+        cols, oh, ow = _cols(x, fh, fw, stride, pad)
+        y = np.matmul(w.reshape(fn, -1), cols)
+        y += b[:, None]
+        return y.reshape(x.shape[0], fn, oh, ow)
+
+    def conv2d_backward(self, dout: Any, x: Any, w: Any, stride: int, pad: int,
+                        input_grad: bool = True) -> tuple[Any, Any, Any]:
+        """(dx, or None without ``input_grad``; dW; db) of :meth:`conv2d`
+        (``Convolution.backward`` is the reference): dW = sum_n dout_n cols_n^T as one batched
+        product, and dx by col2im: the FH*FW slices of W_f^T dout added back at their offsets.
+
+        Example:
+            >>> b = NumpyBackend(dtype="float64")
+            >>> dx, dw, db = b.conv2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)),
+            ...                                np.ones((1, 1, 2, 2)), 1, 0)
+            >>> dx[0, 0, 1], dw.shape, db
+            (array([2., 4., 2.]), (1, 1, 2, 2), array([4.]))
+        """
+        fn, c, fh, fw = w.shape
+        n, _, oh, ow = dout.shape
+        d = dout.reshape(n, fn, oh * ow)
+        cols = _cols(x, fh, fw, stride, pad)[0]
+        dw = np.add.reduce(np.matmul(d, cols.transpose(0, 2, 1)), axis=0).reshape(w.shape)
+        db = np.add.reduce(d, axis=(0, 2))
+        if not input_grad:
+            return None, dw, db
+        dcols = np.matmul(w.reshape(fn, -1).T, d).reshape(n, c, fh, fw, oh, ow)
+        h, wd = x.shape[2], x.shape[3]
+        img = np.zeros((n, c, h + 2 * pad, wd + 2 * pad), dtype=dcols.dtype)
+        for i in range(fh):
+            for j in range(fw):
+                img[:, :, i:i + stride * (oh - 1) + 1:stride,
+                    j:j + stride * (ow - 1) + 1:stride] += dcols[:, :, i, j]
+        return (np.ascontiguousarray(img[:, :, pad:pad + h, pad:pad + wd]) if pad else img,
+                dw, db)
+
+
+def _cols(x: np.ndarray, fh: int, fw: int, stride: int, pad: int
+          ) -> tuple[np.ndarray, int, int]:
+    """(im2col of images ``x`` as (N, C*FH*FW, OH*OW), OH, OW): every window by a strided view
+    (no copy), copied once by the reshape into the layout the products want."""
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = sliding_window_view(x, (fh, fw), axis=(2, 3))[:, :, ::stride, ::stride]
+    n, c, oh, ow = win.shape[:4]
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * fh * fw, oh * ow), oh, ow
+
 
 
 @functools.cache
