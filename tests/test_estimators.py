@@ -20,11 +20,14 @@ from xpnet import MLPClassifier, MLPRegressor
 from xpnet.backend import get_backend, library_of
 
 SMALL = dict(hidden_layer_sizes=(10,), max_iter=100, learning_rate_init=0.01)
+#: the same MLP given as a layer list: the estimator builds a Network instead
+LAYERS = dict(layers=[("dense", {"units": 10}), "relu"], max_iter=100, learning_rate_init=0.01)
 
 
 @parametrize_with_checks(  # no expected failures: dtype="auto" computes float64 data in float64
     [MLPClassifier(**SMALL, dtype="float64"), MLPRegressor(**SMALL, dtype="float64"),
-     MLPClassifier(**SMALL), MLPRegressor(**SMALL)])
+     MLPClassifier(**SMALL), MLPRegressor(**SMALL), MLPClassifier(**LAYERS),
+     MLPRegressor(**LAYERS)])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -1,9 +1,11 @@
 """scikit-learn compatible ``MLPClassifier`` and ``MLPRegressor`` built on xpnet's pieces.
 
 Both estimators follow scikit-learn's parameter names and fitted attributes, and train a
-:class:`~xpnet.network.MultiLayerNetExtend` with the :class:`~xpnet.trainer.Trainer` (there is
-no second training loop here). They run on every xpnet backend (``backend="torch"``, ...),
-so ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` work with GPU training too.
+:class:`~xpnet.network.MultiLayerNetExtend` (or, given ``layers=``, a
+:class:`~xpnet.network.Network` of any layers: convolutions too) with the
+:class:`~xpnet.trainer.Trainer` (there is no second training loop here). They run on every
+xpnet backend (``backend="torch"``, ...), so ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score`` work with GPU training too.
 
 Differences from ``sklearn.neural_network`` worth knowing:
 
@@ -39,7 +41,16 @@ Differences from ``sklearn.neural_network`` worth knowing:
   ``dtype="float32"`` for float32 speed on float64 data.
 * Extra parameters: ``l1``, ``batchnorm``, ``dropout``, ``weight_init``, ``backend``
   (a name, a namespace module or a Backend; copies and pickles keep what was passed),
-  ``dtype``. Sample weights are not supported.
+  ``dtype``, ``layers`` and ``input_shape``. Sample weights are not supported.
+* Images: ``X`` may be (n_samples, C, H, W), or flat rows (n_samples, C*H*W) with
+  ``input_shape=(C, H, W)``; ``n_features_in_`` is C*H*W either way and ``input_shape_`` the
+  sample shape.  ``layers`` (the layer list :class:`~xpnet.network.Network` takes, without
+  the output layer, which the estimator adds for the classes or targets) replaces
+  ``hidden_layer_sizes``, ``activation``, ``batchnorm`` and ``dropout``::
+
+      MLPClassifier(layers=[("conv", {"filter_num": 16, "filter_size": 3, "pad": 1}),
+                            "batchnorm", "relu", ("pool", {"pool_h": 2}), "flatten",
+                            ("dense", {"units": 100}), "relu"])
 
 Arrays of the model's own backend (e.g. torch tensors with ``backend="torch"``) are used
 where they are, without a trip through the host; predictions then come back as arrays of that
@@ -65,13 +76,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..backends import Backend, get_backend, is_host
+from ..backends import Backend, get_backend, is_host, namespace_of
 from ..backends.base import ModuleRef
 from ..backends.validation import check_features, check_hidden_sizes, check_lengths, check_targets
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from ..nn.losses import softmax
-from ..nn.network import MultiLayerNetExtend
+from ..nn.network import MultiLayerNetExtend, Network
 from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..nn.state import Saveable, describe, rebuild
 from ..nn.trainer import EVAL_CHUNK, History, Trainer
@@ -84,8 +95,9 @@ ACTIVATIONS = tuple(LAYER_ACTIVATIONS)
 SOLVERS = tuple(name for name in OPTIMIZERS if name != "adamw")
 #: fitted attributes a model file restores (beside classes_, feature_names_in_ and history_),
 #: with their JSON types
-_FITTED = {"n_features_in_": (int,), "n_outputs_": (int,), "n_layers_": (int,),
-           "out_activation_": (str,), "loss_": (float, int), "best_loss_": (float, int, type(None)),
+_FITTED = {"n_features_in_": (int,), "input_shape_": (list,), "n_outputs_": (int,),
+           "n_layers_": (int,), "out_activation_": (str,), "loss_": (float, int),
+           "best_loss_": (float, int, type(None)),
            "best_validation_score_": (float, int, type(None)), "n_iter_": (int,), "t_": (int,)}
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -136,6 +148,13 @@ _CONSTRAINTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "random_state": (lambda v: v is None or isinstance(v, np.random.RandomState) or
                      _number(0, 2**32, integer=True, open_hi=True)(v),
                      "None, an integer in [0, 2**32) or a numpy.random.RandomState"),
+    "layers": (lambda v: v is None or isinstance(v, (list, tuple)) and len(v) > 0,
+               "None (an MLP of hidden_layer_sizes) or a non-empty list of layers, e.g. "
+               "[('conv', {'filter_num': 8, 'filter_size': 3}), 'relu', 'flatten']"),
+    "input_shape": (lambda v: v is None or isinstance(v, (list, tuple)) and len(v) > 0 and
+                    all(_COUNT[0](d) for d in v),
+                    "None (the shape of X's samples) or a tuple of integers >= 1, e.g. "
+                    "input_shape=(1, 28, 28)"),
 }
 
 
@@ -173,6 +192,8 @@ class _BaseMLP(Saveable, BaseEstimator):
         weight_init: str | float = "auto",
         backend: Any = "numpy",
         dtype: str = "auto",
+        layers: list[Any] | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -199,6 +220,8 @@ class _BaseMLP(Saveable, BaseEstimator):
         self.weight_init = weight_init
         self.backend = backend
         self.dtype = dtype
+        self.layers = layers
+        self.input_shape = input_shape
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> list[int]:
@@ -208,6 +231,11 @@ class _BaseMLP(Saveable, BaseEstimator):
             value = getattr(self, name)
             if not ok(value):
                 raise InvalidParameterError(f"{name}={value!r} must be {must}")
+        if self.layers is not None and (self.batchnorm or self.dropout):
+            raise InvalidParameterError(
+                f"batchnorm={self.batchnorm!r}, dropout={self.dropout!r} apply to the MLP of "
+                f"hidden_layer_sizes; with layers= put 'batchnorm' or ('dropout', {{'ratio': "
+                f"{self.dropout or 0.5}}}) in the list instead")
         return check_hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
 
     def _seed(self) -> int | None:
@@ -257,12 +285,15 @@ class _BaseMLP(Saveable, BaseEstimator):
         None: results stay on the device); anything else is validated on the host by
         scikit-learn's ``validate_data`` (with ``y`` unless it is None, as in ``predict``),
         and host results come back in the validated input's float dtype, as in scikit-learn.
+        Images (n_samples, C, H, W) are checked and reshaped to flat rows first.
         """
+        X, sample = self._rows(X, reset)
         if self._on_device(X, backend):
             x = check_features(X, backend, "X", n_features=None if reset else self.n_features_in_)
             if reset:
                 self.n_features_in_ = int(x.shape[1])
                 self.__dict__.pop("feature_names_in_", None)
+                self._set_input_shape(sample)
             return x, y, None
         X = self._host(X, backend, "X")
         if y is None:
@@ -270,10 +301,41 @@ class _BaseMLP(Saveable, BaseEstimator):
         else:
             X, y = validate_data(self, X, self._host(y, backend, "y"), reset=reset,
                                  dtype=_FLOAT_DTYPES, **self._y_check_params())
+            if reset:
+                self._set_input_shape(sample)
         if X.dtype == backend.dtype_name:  # shape and NaN/inf checked: no second scan
             return backend.asarray(X, name="X"), y, X.dtype
         # a cast to a narrower dtype (float64 data, float32 model) can still overflow
         return check_features(X, backend, "X"), y, X.dtype
+
+    def _rows(self, X: Any, reset: bool) -> tuple[Any, tuple[int, ...] | None]:
+        """(``X`` as flat rows, the shape of its samples) for images (n_samples, C, H, W);
+        ``X`` as it is and None for anything else.  The sample shape must be ``input_shape``
+        (when given) on a first fit and ``input_shape_`` after it."""
+        shape = tuple(getattr(X, "shape", ()))
+        if len(shape) != 4:
+            return X, None
+        sample = shape[1:]
+        want = (None if self.input_shape is None else tuple(self.input_shape)) if reset \
+            else self.input_shape_
+        if want is not None and sample != want:
+            raise ValueError(f"X holds images of shape {sample}, but the model "
+                             f"{'takes input_shape=' if reset else 'was fitted on '}{want}; "
+                             f"pass images (n_samples, {', '.join(map(str, want))}) or flat rows "
+                             f"of {math.prod(want)} values")
+        flat = (shape[0], math.prod(sample))
+        return (np.reshape(X, flat) if is_host(X) else namespace_of(X).reshape(X, flat)), sample
+
+    def _set_input_shape(self, sample: tuple[int, ...] | None) -> None:
+        """``input_shape_`` on a first fit: the images' sample shape, else ``input_shape``
+        (its size must be ``n_features_in_``), else (n_features_in_,)."""
+        shape = sample or (tuple(self.input_shape) if self.input_shape is not None else
+                           (self.n_features_in_,))
+        if math.prod(shape) != self.n_features_in_:
+            raise ValueError(f"input_shape={self.input_shape!r} holds {math.prod(shape)} values "
+                             f"but X has {self.n_features_in_} features; pass the shape of one "
+                             f"sample, e.g. input_shape=(1, 28, 28) for rows of 784 pixels")
+        self.input_shape_ = tuple(int(d) for d in shape)
 
     @staticmethod
     def _host(a: Any, backend: Backend, name: str) -> Any:
@@ -370,16 +432,20 @@ class _BaseMLP(Saveable, BaseEstimator):
 
     def _initialize(self, sizes: list[int], n_outputs: int, backend: Backend) -> None:
         """Build the network and optimizer and reset the fitted curves (first pass)."""
-        dropout = float(self.dropout)
-        self.network_ = MultiLayerNetExtend(
-            self.n_features_in_, sizes, n_outputs, activation=self.activation,
-            weight_init_std=self._weight_init(), weight_decay_lambda=0.0,
-            use_dropout=dropout > 0, dropout_ratio=dropout if dropout > 0 else 0.5,
-            use_batchnorm=bool(self.batchnorm), l1=0.0, loss=self._loss, backend=backend,
-            dtype=backend.dtype_name, random_state=backend.seed)
+        common = dict(weight_init_std=self._weight_init(), loss=self._loss, backend=backend,
+                      dtype=backend.dtype_name, random_state=backend.seed)
+        if self.layers is None:
+            dropout = float(self.dropout)
+            self.network_: Network = MultiLayerNetExtend(
+                self.n_features_in_, sizes, n_outputs, activation=self.activation,
+                use_dropout=dropout > 0, dropout_ratio=dropout if dropout > 0 else 0.5,
+                use_batchnorm=bool(self.batchnorm), **common)
+        else:
+            self.network_ = Network([*self.layers, ("dense", {"units": n_outputs})],
+                                    self.input_shape_, **common)
         self._optimizer = None  # built by _fit
         self.n_outputs_ = int(n_outputs)
-        self.n_layers_ = len(sizes) + 2
+        self.n_layers_ = len(self.network_.weight_keys) + 1  # scikit-learn: hidden + 2
         self.out_activation_ = "softmax" if self._loss != "mse" else "identity"
         #: every curve of every call since this first pass (``loss_curve_`` and
         #: ``validation_scores_`` are views of it)
@@ -488,8 +554,11 @@ class _BaseMLP(Saveable, BaseEstimator):
         rs = params["random_state"]
         if rs is not None and not (isinstance(rs, numbers.Integral) and not isinstance(rs, bool)):
             params["random_state"] = None  # a RandomState instance is not portable
-        if isinstance(params["hidden_layer_sizes"], tuple):
-            params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        for key in ("hidden_layer_sizes", "input_shape"):
+            if isinstance(params[key], tuple):
+                params[key] = list(params[key])
+        if params["layers"] is not None:
+            params["layers"] = _layer_list(params["layers"])
         return params
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -522,6 +591,7 @@ class _BaseMLP(Saveable, BaseEstimator):
         if "network_" not in self.__dict__:
             return {}
         values = {k: self.__dict__[k] for k in _FITTED if k in self.__dict__}
+        values["input_shape_"] = list(self.input_shape_)
         values["history_"] = self.history_.to_config()
         if "classes_" in self.__dict__:
             values["classes_"] = _encode_labels(np.asarray(self.classes_))
@@ -540,17 +610,20 @@ class _BaseMLP(Saveable, BaseEstimator):
     def load_state(self, values: dict[str, Any], children: dict[str, Saveable]) -> None:
         """Restore the fitted attributes, the network and the optimizer (checked against
         each other), as ``fit`` left them."""
-        if isinstance(self.hidden_layer_sizes, list):
-            self.hidden_layer_sizes = tuple(self.hidden_layer_sizes)
+        for key in ("hidden_layer_sizes", "input_shape"):
+            if isinstance(getattr(self, key), list):
+                setattr(self, key, tuple(getattr(self, key)))
         sizes = self._check_params()
         if not children:
             if values:
                 raise ValueError(f"an unfitted {type(self).__name__} has no fitted values")
             return
         net = children.get("network")
-        if not isinstance(net, MultiLayerNetExtend) or set(children) - {"network", "optimizer"}:
-            raise ValueError("an estimator's network must be a MultiLayerNetExtend (and it "
-                             "holds nothing but it and an optimizer)")
+        kind = Network if self.layers is not None else MultiLayerNetExtend
+        if type(net) is not kind or set(children) - {"network", "optimizer"}:
+            raise ValueError(f"this estimator's network must be a {kind.__name__} (layers="
+                             f"{'None' if self.layers is None else '[...]'}), and it holds "
+                             f"nothing but it and an optimizer; got {type(net).__name__}")
         if net.loss_name != self._loss:
             raise ValueError(f"a {type(self).__name__} network uses loss={self._loss!r}, not "
                              f"{net.loss_name!r}")
@@ -562,11 +635,18 @@ class _BaseMLP(Saveable, BaseEstimator):
                 raise ValueError(f"fitted {key}={value!r} has the wrong type")
             if key in _FITTED:
                 setattr(self, key, value)
-        if values.get("n_features_in_") != net.input_size or \
-                list(net.hidden_size_list) != sizes:
-            raise ValueError(f"n_features_in_={values.get('n_features_in_')!r} and "
-                             f"hidden_layer_sizes={self.hidden_layer_sizes!r} do not match the "
-                             f"network {net!r}")
+        shape = tuple(values.get("input_shape_") or [values.get("n_features_in_")])
+        if self.layers is None:  # an MLP: any sample shape of its number of features
+            fits = list(net.hidden_size_list) == sizes and math.prod(shape) == net.input_size
+        else:
+            fits = shape == net.input_shape and \
+                net.get_config()["layers"][:-1] == _layer_list(self.layers)
+        if not fits or values.get("n_features_in_") != math.prod(shape) or \
+                not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            raise ValueError(f"n_features_in_={values.get('n_features_in_')!r}, input_shape_="
+                             f"{list(shape)}, hidden_layer_sizes={self.hidden_layer_sizes!r} and "
+                             f"layers={self.layers!r} do not match the network {net!r}")
+        self.input_shape_ = shape
         if values.get("n_outputs_", net.output_size) != net.output_size:
             raise ValueError(f"n_outputs_={values.get('n_outputs_')!r} does not match the "
                              f"network's output_size={net.output_size}")
@@ -594,6 +674,13 @@ class _BaseMLP(Saveable, BaseEstimator):
         self.network_, self._optimizer = net, opt
         if not isinstance(self.backend, str) or _spec_or_none(self.backend) != net.backend.spec:
             self.backend = net.backend.spec
+
+
+def _layer_list(layers: Any) -> list[list[Any]]:
+    """``layers`` as Network's config writes them (JSON): [name, arguments] pairs."""
+    return [[spec, {}] if isinstance(spec, str) else
+            [spec[0], dict(spec[1])] if isinstance(spec, (list, tuple)) and len(spec) == 2 and
+            isinstance(spec[1], dict) else spec for spec in layers]
 
 
 def _restored(desc: dict[str, Any], params: dict[str, Any]) -> _BaseMLP:
