@@ -71,6 +71,8 @@ MODELS = {
     "mlp": ModelKind("xpnet.MLPClassifier (scikit-learn style), the default", 30, 32),
     "multilayer": ModelKind("MultiLayerNetExtend + Trainer (the book's chapter 6); "
                             "--batchnorm, --dropout", 30, 32),
+    "cnn": ModelKind("Network + Trainer (chapter 7): conv3x3-BN-ReLU-maxpool2 per --filters, "
+                     "then dense --hidden; image datasets (digits, mnist, fashion_mnist)", 10, 32),
     "dual": ModelKind("DualLayer: one sigmoid hidden layer, ones-initialized (seed 001), full "
                       "batch", 2000, None, seed=True),
     "random-init": ModelKind("RandomInitNetwork: DualLayer with N(0, 1) initial weights, full "
@@ -95,6 +97,7 @@ examples:
   xpnet train                                   MLP on digits, 30 epochs, CPU (a few seconds)
   xpnet train --dataset breast_cancer --model dual --epochs 20000 --l2 0.01
   xpnet train --model multilayer --hidden 100,100 --batchnorm --dropout 0.15
+  xpnet train --model cnn --dataset fashion_mnist --epochs 5 --save cnn.npz
   xpnet train --dataset fashion_mnist --backend cupy --hidden 256,128 --save model.npz
   xpnet bench --help                            time one training run on each backend
   xpnet search --help                           random hyper-parameter search
@@ -290,6 +293,9 @@ def _add_train(sub: Any) -> None:
                    metavar="SIZES",
                    help="hidden layer sizes, comma separated, e.g. 256,128 (default: 100; "
                         "the seed models take one size, default 10)")
+    g.add_argument("--filters", type=_checked("--filters", check_hidden_sizes, parse=str),
+                   metavar="COUNTS", help="cnn: filters of each conv-BN-ReLU-pool block, comma "
+                                          "separated (default: 16,32)")
     g.add_argument("--activation", choices=ACTIVATIONS,
                    help="hidden activation (default: relu; sigmoid for the seed models)")
     g.add_argument("--weight-init", type=_checked("--weight-init", _weight_init, parse=str),
@@ -492,6 +498,10 @@ def _resolve(args: argparse.Namespace) -> None:
         args.optimizer = args.optimizer or "adam"
         args.activation = args.activation or "relu"
         args.hidden = (100,) if args.hidden is None else tuple(args.hidden)
+    if args.filters is not None and model != "cnn":
+        raise CLIError(f"--filters applies to --model cnn only (got --model {model}); use "
+                       f"--hidden for the widths of dense layers")
+    args.filters = (16, 32) if args.filters is None else tuple(args.filters)
     if args.epochs is None:
         args.epochs = kind.epochs
     if args.batch_size is None:
@@ -554,7 +564,8 @@ def _train(args: argparse.Namespace) -> int:
     _resolve(args)
     backend = get_backend(args.backend, args.dtype, args.seed)  # fail before loading data
     split, scaler = _scaled_split(args)
-    runner = {"mlp": _fit_mlp, "multilayer": _fit_multilayer}.get(args.model, _fit_seed_model)
+    runner = {"mlp": _fit_mlp, "multilayer": _fit_network, "cnn": _fit_network}.get(
+        args.model, _fit_seed_model)
     start = time.perf_counter()
     result = _fit(runner, args, split)
     seconds = time.perf_counter() - start
@@ -631,19 +642,24 @@ def _fit_mlp(args: argparse.Namespace, split: Any) -> dict[str, Any]:
             "score": lambda x, y: float(est.score(x, y))}
 
 
-def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
-    """--model multilayer: MultiLayerNetExtend trained by the Trainer."""
-    from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
+def _fit_network(args: argparse.Namespace, split: Any) -> dict[str, Any]:
+    """--model multilayer (MultiLayerNetExtend) or cnn (a Network of convolutions, see
+    :func:`_cnn_layers`), trained by the Trainer."""
+    from ..nn.network import MultiLayerNetExtend, Network  # noqa: PLC0415
     from ..nn.trainer import Trainer  # noqa: PLC0415
 
     init = auto_rule(args.activation) if args.weight_init == "auto" else args.weight_init
     n_classes = int(max(split.y_train.max(), split.y_val.max(), split.y_test.max())) + 1
-    net = MultiLayerNetExtend(
-        split.x_train.shape[1], list(args.hidden), n_classes, activation=args.activation,
-        weight_init_std=init, weight_decay_lambda=args.l2, l1=args.l1,
-        use_dropout=args.dropout > 0, dropout_ratio=args.dropout or 0.5,
-        use_batchnorm=args.batchnorm, backend=args.backend, dtype=args.dtype,
-        random_state=args.seed)
+    common = dict(weight_init_std=init, weight_decay_lambda=args.l2, l1=args.l1,
+                  backend=args.backend, dtype=args.dtype, random_state=args.seed)
+    if args.model == "cnn":
+        net = Network([*_cnn_layers(args), ("dense", {"units": n_classes})],
+                      _image_shape(args.dataset, split.x_train.shape[1]), **common)
+    else:
+        net = MultiLayerNetExtend(
+            split.x_train.shape[1], list(args.hidden), n_classes, activation=args.activation,
+            use_dropout=args.dropout > 0, dropout_ratio=args.dropout or 0.5,
+            use_batchnorm=args.batchnorm, **common)
     trainer = Trainer(net, split.x_train, split.y_train, split.x_test, split.y_test,
                       epochs=args.epochs, mini_batch_size=args.batch_size,
                       optimizer=args.optimizer, optimizer_param=_optional(lr=args.lr),
@@ -652,6 +668,28 @@ def _fit_multilayer(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     history = trainer.train()
     return {"model": net, "history": history, "epochs": trainer.current_epoch,
             "score": net.accuracy}
+
+
+def _cnn_layers(args: argparse.Namespace) -> list[Any]:
+    """--model cnn's layers before the output: per --filters count a 3x3 convolution (pad 1),
+    BatchNorm, the activation and 2x2 max pooling; then per --hidden width a dense layer, the
+    activation and (--dropout) dropout."""
+    dropout = [("dropout", {"ratio": args.dropout})] if args.dropout > 0 else []
+    return [*(spec for n in args.filters for spec in (
+        ("conv", {"filter_num": n, "filter_size": 3, "pad": 1}), "batchnorm", args.activation,
+        ("pool", {"pool_h": 2}))), "flatten",
+        *(spec for n in args.hidden for spec in (("dense", {"units": n}), args.activation,
+                                                 *dropout))]
+
+
+def _image_shape(dataset: str, n_features: int) -> tuple[int, int, int]:
+    """(1, side, side): the rows of ``dataset`` as square grayscale images."""
+    side = int(np.sqrt(n_features) + 0.5)
+    if side * side != n_features:
+        raise CLIError(f"--model cnn needs a dataset of square images, but the {n_features} "
+                       f"features of {dataset} are not; use --dataset digits, mnist or "
+                       f"fashion_mnist, or --model mlp")
+    return (1, side, side)
 
 
 def _fit_seed_model(args: argparse.Namespace, split: Any) -> dict[str, Any]:
