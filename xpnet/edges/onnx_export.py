@@ -3,6 +3,9 @@
 There is no converter per layer.  The model is rebuilt from its description
 (:func:`xpnet.nn.state.describe`) on ``backend=ndonnx``, in float32, and its forward is called
 with a symbolic input of shape (N, n_features): ndonnx records the operations as an ONNX graph.
+Networks of images (a :class:`~xpnet.network.Network` with convolutions, SimpleConvNet, an
+estimator given ``layers=``) take flat rows of C*H*W pixels, as their ``predict`` does; their
+forward reshapes them to (N, C, H, W) and runs im2col's slices on the symbolic batch.
 A scikit-learn Pipeline's scalers are their affine maps, ``x * scale + offset``, in ndonnx ops.
 
 Outputs (what onnxruntime returns, in this order):
@@ -19,6 +22,7 @@ Outputs (what onnxruntime returns, in this order):
 from __future__ import annotations
 
 import importlib
+import math
 import tempfile
 from os import PathLike
 from pathlib import Path
@@ -30,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backends import BackendUnavailableError
 from ..nn.losses import softmax
-from ..nn.network import MultiLayerNetExtend
+from ..nn.network import Network
 from ..nn.seed_models import SingleLayer
 from ..nn.state import describe, rebuild
 from .estimators import MLPClassifier, MLPRegressor
@@ -50,8 +54,9 @@ def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = No
     """Write ``model``'s eval-mode predictions as an ONNX model with a dynamic batch size.
 
     Args:
-        model: a fitted MLPClassifier/MLPRegressor, MultiLayerNet(Extend), seed model
-            (SingleLayer, DualLayer, RandomInitNetwork, MinibatchNetwork), or a fitted
+        model: a fitted MLPClassifier/MLPRegressor, a network (Network, SimpleConvNet,
+            MultiLayerNet(Extend)), a seed model (SingleLayer, DualLayer,
+            RandomInitNetwork, MinibatchNetwork), or a fitted
             scikit-learn Pipeline of scalers (Standard, MinMax, MaxAbs, Robust) ending in one.
         path: the ``.onnx`` file to write.
         opset: the ONNX opset to convert to; None keeps ndonnx's (21 with ndonnx 0.23).
@@ -120,14 +125,15 @@ def _fold(proto: Any, onnx: Any, ort: Any) -> Any:
 
 def _unsupported(model: Any) -> TypeError:
     return TypeError(f"model={type(model).__name__} cannot be exported to ONNX; pass a fitted "
-                     f"MLPClassifier/MLPRegressor, MultiLayerNet(Extend), seed model, or a "
-                     f"Pipeline of scalers ending in one")
+                     f"MLPClassifier/MLPRegressor, network (Network, SimpleConvNet, "
+                     f"MultiLayerNet(Extend)), seed model, or a Pipeline of scalers ending in one")
 
 
 def _n_features(model: Any) -> int:
-    if not isinstance(model, (Pipeline, MLPClassifier, MLPRegressor, MultiLayerNetExtend,
-                              SingleLayer)):
+    if not isinstance(model, (Pipeline, MLPClassifier, MLPRegressor, Network, SingleLayer)):
         raise _unsupported(model)
+    if isinstance(model, Network):
+        return math.prod(model.input_shape)
     n = getattr(model, "n_features_in_", None) or getattr(model, "input_size", None)
     if n is None:
         raise ValueError(f"model={type(model).__name__} is not fitted (no n_features_in_); "
@@ -146,7 +152,7 @@ def _outputs(model: Any, x: Any, ndx: Any) -> dict[str, Any]:
         classes = getattr(model, "classes_", None)
         squeeze = isinstance(model, MLPRegressor) and model.n_outputs_ == 1
         return _network(_on_ndonnx(model.network_), x, ndx, classes, squeeze)
-    if isinstance(model, MultiLayerNetExtend):
+    if isinstance(model, Network):
         return _network(_on_ndonnx(model), x, ndx, None, False)
     if isinstance(model, SingleLayer):
         seed = _on_ndonnx(model)
@@ -155,7 +161,7 @@ def _outputs(model: Any, x: Any, ndx: Any) -> dict[str, Any]:
     raise _unsupported(model)
 
 
-def _network(net: MultiLayerNetExtend, x: Any, ndx: Any, classes: Any, squeeze: bool
+def _network(net: Network, x: Any, ndx: Any, classes: Any, squeeze: bool
              ) -> dict[str, Any]:
     z = net.forward(x, False)
     if not net.is_classifier:
