@@ -17,7 +17,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def test_examples_exist():
     names = {p.name for p in EXAMPLES}
     for seed in ("seed000_minibatch.py", "seed001_dual_layer.py", "seed002_training_options.py",
-                 "seed003_batchnorm.py", "seed004_sklearn_compare.py", "quickstart.py"):
+                 "seed003_batchnorm.py", "seed004_sklearn_compare.py", "quickstart.py",
+                 "ch7_convnet.py"):
         assert seed in names
 
 
