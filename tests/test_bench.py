@@ -64,6 +64,18 @@ def test_bench_custom_mlp_on_each_backend(backend_name):
         ("custom", [20, 16, 3], 256, 64, 4)
 
 
+def test_bench_conv_workload_on_each_backend(backend_name):
+    """The small CNN runs on every backend (tiny sizes), with its GEMM floor: the im2col
+    products of its two convolutions and its dense layer."""
+    result = B.bench("conv", [backend_name], samples=48, batch_size=32, repeats=1)
+    row = result["rows"][0]
+    _check_row(row, 48)
+    assert row["gemm_s_per_epoch"] > 0 and row["dtype"] == "float32"
+    wl = result["workload"]
+    assert (wl["kind"], wl["sizes"], wl["steps_per_epoch"]) == ("conv", [1, 28, 28, 10], 2)
+    # (rows per sample, inner, outer): 28x28 positions of 1x3x3 windows to 8 filters, ...
+    assert result["gemm"]["products"] == [[784, 9, 8], [196, 72, 16], [1, 784, 10]]
+
 def test_backend_describes_itself_for_the_table(backend_name):
     """Labels, threads, memory probe and device context come from the backend's class."""
     backend = get_backend(backend_name)
@@ -177,6 +189,10 @@ def test_workload_errors():
         B.make_workload("seed-dual", sizes=(30, 5, 1))
     # sizes other than the named workload's select the custom (synthetic) workload
     assert B.make_workload("large-mlp", sizes="10,4,2", samples=32).name == "custom"
+    with pytest.raises(ValueError, match="fixed small CNN"):
+        B.make_workload("conv", sizes=(784, 10))
+    w = B.make_workload("conv", samples=10)
+    assert w.x.shape == (10, 1, 28, 28) and w.x.dtype.name == "float32"
     w = B.make_workload("fashion-mlp", samples=100)
     assert w.x.shape == (100, 784) and w.x.dtype.name == "float32" and w.steps_per_epoch == 1
 

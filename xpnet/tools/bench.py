@@ -3,8 +3,9 @@
 Trains the same network on every available backend and reports, side by side, the median
 seconds per epoch over repeated runs, samples per second, the speed-up over NumPy, the cold
 first-call cost (on its own, never folded into the median), the peak memory, and, for the MLP
-workloads, the GEMM floor: the time of the bare matrix products of an epoch (the same products
-in the same shapes, with the same per-batch row gather) and the overhead on top of them.
+and convolution workloads, the GEMM floor: the time of the bare matrix products of an epoch
+(the same products in the same shapes, with the same per-batch row gather; a convolution's are
+those of its im2col matrix and its filters) and the overhead on top of them.
 
 Honest timing: every row is synchronized (``Backend.sync``) before a clock is read; the first
 epoch (which pays for CUDA context creation, kernel compilation, first-touch page faults,
@@ -90,8 +91,8 @@ class Workload:
     sample once, in a new shuffled order."""
 
     name: str
-    kind: str  # "mlp" or "seed-dual": which xpnet model trains it
-    sizes: tuple[int, ...]  # () for "custom": given by the caller
+    kind: str  # "mlp", "conv" or "seed-dual": which xpnet model trains it
+    sizes: tuple[int, ...]  # layer sizes; conv: image (C, H, W) and classes; () for "custom"
     batch_size: int  # the full training set for seed-dual
     samples: int  # training samples of an epoch
     epochs: int  # epochs per timed repeat
@@ -107,6 +108,32 @@ class Workload:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.samples / self.batch_size)
 
+    def gemms(self) -> list[tuple[int, int, int]]:
+        """(rows per sample, inner, outer size) of each weight's matrix product: a dense
+        layer's x W (1, in, units); a convolution's im2col matrix times its filters
+        (OH*OW, C*FH*FW, FN).  Empty for seed-dual (no GEMM floor worth timing).
+
+        Example:
+            >>> WORKLOADS["conv"].gemms()[:2]
+            [(784, 9, 8), (196, 72, 16)]
+        """
+        if self.kind == "mlp":
+            return [(1, a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True)]
+        if self.kind != "conv":
+            return []
+        from ..nn.network import LAYERS  # noqa: PLC0415 - the layers only where asked
+
+        shape, out = self.sizes[:-1], []
+        for spec in self.recipe["layers"]:
+            name, args = (spec, {}) if isinstance(spec, str) else spec
+            shape, params = LAYERS[name].declare(shape, **args)
+            if "W" in params:
+                w = params["W"][0]
+                conv = len(w) == 4  # (FN, C, FH, FW), else (in, units)
+                out.append((math.prod(shape[1:]), math.prod(w[1:]), w[0]) if conv
+                           else (1, *w))
+        return out
+
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description (no arrays)."""
         out = {"name": self.name, "kind": self.kind, "sizes": list(self.sizes),
@@ -120,6 +147,10 @@ class Workload:
 
 _MLP = {"activation": "relu", "loss": "softmax_cross_entropy", "optimizer": "adam",
         "lr": LEARNING_RATE, "shuffle": True}
+_CONV = {**_MLP, "model": "Network", "layers": [
+    ("conv", {"filter_num": 8, "filter_size": 3, "pad": 1}), "relu", ("pool", {"pool_h": 2}),
+    ("conv", {"filter_num": 16, "filter_size": 3, "pad": 1}), "relu", ("pool", {"pool_h": 2}),
+    "flatten", ("dense", {"units": 10})]}
 _SEED_DUAL = {"model": "DualLayer", "l2": SEED_DUAL_L2, "units": SEED_DUAL_UNITS, "init": "ones",
               "optimizer": "sgd", "lr": 0.1,
               "epoch": "one full-batch gradient step plus the validation loss"}
@@ -133,6 +164,9 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "784-256-128-10 ReLU, Adam, batch 128 on Fashion-MNIST (synthetic if absent)", _MLP),
     Workload("large-mlp", "mlp", (784, 2048, 2048, 10), 1024, 16384, 1,
              "784-2048-2048-10 ReLU, Adam, batch 1024 on 16384 synthetic samples", _MLP),
+    Workload("conv", "conv", (1, 28, 28, 10), 128, 8192, 1,
+             "conv 8x3x3 - relu - pool - conv 16x3x3 - relu - pool - dense 10, Adam, batch "
+             "128 on 8192 synthetic 1x28x28 images", _CONV),
     Workload("custom", "mlp", (), 128, 20000, 1,
              "--sizes of your choice, ReLU, Adam, on synthetic samples", _MLP),
 )}
@@ -165,6 +199,9 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
                          f"sizes=(784, 512, 10)")
     if parsed is not None and WORKLOADS[name].kind == "mlp" and parsed != WORKLOADS[name].sizes:
         name = "custom"
+    if parsed is not None and WORKLOADS[name].kind == "conv":
+        raise ValueError(f"workload={name!r} is a fixed small CNN; drop sizes, or use "
+                         f"workload='custom' for an MLP of your sizes")
     if name == "custom" and parsed is None:
         raise ValueError("workload='custom' needs sizes, e.g. --sizes 784,512,10 "
                          "(or sizes=(784, 512, 10))")
@@ -190,7 +227,10 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
             w.x, w.y = x[:w.samples], y[:w.samples]
             w.data = f"Fashion-MNIST train ({len(w.x)} images)"
     if w.x is None:
-        w.x, w.y = _synthetic(w.samples, w.sizes[0], w.sizes[-1], random_state)
+        w.x, w.y = _synthetic(w.samples, math.prod(w.sizes[:-1]) if w.kind == "conv" else
+                              w.sizes[0], w.sizes[-1], random_state)
+        if w.kind == "conv":
+            w.x = w.x.reshape(w.samples, *w.sizes[:-1])
         w.data = f"synthetic (uniform [0,1) inputs, uniform labels, seed {random_state})"
     w.samples = int(w.x.shape[0])
     w.batch_size = min(w.batch_size, w.samples)
@@ -253,14 +293,19 @@ class Contender:
 class _XpnetMLP(Contender):
     """MultiLayerNetExtend + Trainer(optimizer="adam", evaluate=False): the estimator's core."""
 
-    def setup(self) -> None:
+    def network(self) -> Any:
+        """The workload's network on this row's backend."""
         from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
-        from ..nn.trainer import Trainer  # noqa: PLC0415
 
         s = self.w.sizes
-        self.net = MultiLayerNetExtend(s[0], list(s[1:-1]), s[-1], activation="relu",
-                                       weight_init_std="relu", backend=self.backend,
-                                       dtype=self.dtype, random_state=self.seed)
+        return MultiLayerNetExtend(s[0], list(s[1:-1]), s[-1], activation="relu",
+                                   weight_init_std="relu", backend=self.backend,
+                                   dtype=self.dtype, random_state=self.seed)
+
+    def setup(self) -> None:
+        from ..nn.trainer import Trainer  # noqa: PLC0415
+
+        self.net = self.network()
         common = {"mini_batch_size": self.w.batch_size, "verbose": False, "evaluate": False,
                   "shuffle": True}
         self.cold = Trainer(self.net, self.w.x, self.w.y, epochs=1, optimizer="adam",
@@ -272,6 +317,16 @@ class _XpnetMLP(Contender):
     def run(self, epochs: int) -> None:
         # the cold first epoch has its own one-epoch Trainer; the timed runs use ``trainer``
         (self.trainer if epochs == self.trainer.epochs else self.cold).train()
+
+
+class _XpnetConv(_XpnetMLP):
+    """The convolution workload's Network (its recipe's layers), trained like the MLPs."""
+
+    def network(self) -> Any:
+        from ..nn.network import Network  # noqa: PLC0415
+
+        return Network(self.w.recipe["layers"], self.w.sizes[:-1], weight_init_std="relu",
+                       backend=self.backend, dtype=self.dtype, random_state=self.seed)
 
 
 class _XpnetDual(Contender):
@@ -299,36 +354,37 @@ class _Gemm(Contender):
     """The bare matrix products of an epoch on one library and device, timed in the same
     rounds as the rows.
 
-    Per step: the gather of the batch's rows, the forward products ``a_i @ W_i`` and the
-    backward ``a_i^T @ d`` (weight gradients) and ``d @ W_i^T`` (input gradients, except the
-    first layer's, which nobody needs), at the workload's batch size, times the steps of an
-    epoch (the last, smaller batch included).  No activations, losses or optimizer.
+    Per step: the gather of the batch's rows, then for each weight W_i (``Workload.gemms``:
+    a dense layer's, or a convolution's filters against its im2col matrix) the forward product
+    ``a_i @ W_i`` and the backward ``a_i^T @ d_i`` (weight gradient) and ``d_i @ W_i^T`` (input
+    gradient, except the first layer's, which nobody needs), at the workload's batch size,
+    times the steps of an epoch (the last, smaller batch included).  The first dense layer
+    multiplies the gathered rows; the other ``a_i`` and ``d_i`` are fixed arrays of their
+    shapes.  No im2col, activations, pooling, losses or optimizer.
     """
 
     impl = "bare GEMMs"
 
     def setup(self) -> None:
-        b, sizes, bs = self.backend, list(self.w.sizes), self.w.batch_size
+        b, bs, gemms = self.backend, self.w.batch_size, self.w.gemms()
         with self.backend.device_context():
-            self.weights = [b.normal((sizes[i], sizes[i + 1]), 1.0 / math.sqrt(sizes[i]))
-                            for i in range(len(sizes) - 1)]
+            self.weights = [b.normal((k, m), 1.0 / math.sqrt(k)) for _, k, m in gemms]
             full, rest = divmod(self.w.samples, bs)
             self.plan = [(bs, full)] + ([(rest, 1)] if rest else [])
             # the epoch's inputs, gathered per batch like the Trainer's ``take`` of its rows
-            self.x = b.normal((self.w.samples, sizes[0]))
+            self.x = b.normal((self.w.samples, math.prod(self.w.x.shape[1:])))
             self.order = b.permutation(self.w.samples)
-            self.d = {n: b.normal((n, sizes[-1])) for n, _ in self.plan}
+            first = gemms[0][:2] == (1, self.x.shape[1])  # a dense layer takes the rows
+            self.a = {n: [None if i == 0 and first else b.normal((n * r, k))
+                          for i, (r, k, _) in enumerate(gemms)] for n, _ in self.plan}
+            self.d = {n: [b.normal((n * r, m)) for r, _, m in gemms] for n, _ in self.plan}
 
     def _step(self, start: int, n: int) -> None:
-        xp, weights, d = self.backend.xp, self.weights, self.d[n]
-        acts = [xp.take(self.x, self.order[start:start + n], axis=0)]
-        for w in weights:
-            acts.append(acts[-1] @ w)
-        grads = []
-        for i in range(len(weights) - 1, -1, -1):
-            grads.append(acts[i].T @ d)
-            if i > 0:
-                d = d @ weights[i].T
+        xp = self.backend.xp
+        rows = xp.take(self.x, self.order[start:start + n], axis=0)
+        for i, (a, w, d) in enumerate(zip(self.a[n], self.weights, self.d[n], strict=True)):
+            a = rows if a is None else a
+            _ = a @ w, a.T @ d, (d @ w.T if i > 0 else None)
 
     def run(self, epochs: int) -> None:
         with self.backend.device_context():
@@ -413,7 +469,7 @@ def _contenders(w: Workload, specs: Sequence[str], dtype: str, seed: int,
                 notes: list[str]) -> list[Contender]:
     """xpnet on each backend that can be had here, then the ``extra`` rows that can run."""
     rows: list[Contender] = []
-    row_class = _XpnetDual if w.kind == "seed-dual" else _XpnetMLP
+    row_class = {"seed-dual": _XpnetDual, "conv": _XpnetConv}.get(w.kind, _XpnetMLP)
     for spec in specs:
         try:
             rows.append(row_class(w, dtype, seed, get_backend(spec, dtype, seed)))
@@ -446,8 +502,8 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
         repeats: timed runs; the reported time is their median.
         epochs: epochs per timed run (default: the workload's, see :data:`WORKLOADS`).
         sizes, batch_size, samples: custom MLP shape (see :func:`make_workload`).
-        gemm: for MLP workloads, time the bare GEMMs of an epoch per device and report the
-            overhead (epoch time minus GEMM time) of every row.
+        gemm: for MLP and convolution workloads, time the bare GEMMs of an epoch per device
+            and report the overhead (epoch time minus GEMM time) of every row.
         random_state: seed of the weights, the shuffles and the synthetic data.
         data_path: a directory with the Fashion-MNIST IDX files.
         command: recorded in the results (the CLI passes its command line).
@@ -489,7 +545,7 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
         f"batch {w.batch_size}, {w.epochs} epoch(s) x {repeats} repeats, {dtype}")
     contenders = _contenders(w, specs, dtype, random_state, extra, notes)
     n_rows = len(contenders)
-    if gemm and w.kind == "mlp":
+    if gemm and w.gemms():
         for key in dict.fromkeys(c.gemm_key for c in contenders if c.gemm_key):
             contenders.append(_Gemm(w, dtype, random_state, get_backend(key, dtype, 0)))
     measured = _measure_all(contenders, repeats, log) if contenders else []
@@ -519,7 +575,9 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
         "gemm": {"seconds_per_epoch": gemm_table,
                  "what": "per step the gather of the batch's rows, forward a@W and backward "
                          "a^T@d, d@W^T (no input gradient of the first layer) at the "
-                         "workload's batch size, times the steps of an epoch"}
+                         "workload's batch size, times the steps of an epoch; a "
+                         "convolution's a is its im2col matrix (N*OH*OW, C*FH*FW)",
+                 "products": [list(g) for g in w.gemms()]}
         if gemm_table else {},
         "notes": notes,
         "command": command if command is not None else f"xpnet.bench.bench({call})",
