@@ -119,9 +119,6 @@ def test_cli_trains_saves_and_predicts_a_cnn(tmp_path, capsys, digits):
     assert labels == list(net.predict(pipe[:-1].transform(rows)).argmax(axis=1))
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True, reason=(  # remove once the fix is in
-    "needs the lazy-batch fix in xpnet/nn: conv.py's _padded/Convolution/Flatten and "
-    "Network.forward reshape with x.shape[0], None on ndonnx's symbolic batch"))
 def test_cli_exports_a_cnn(tmp_path):
     pytest.importorskip("ndonnx")
     ort = pytest.importorskip("onnxruntime")

@@ -143,9 +143,6 @@ CNN_KINDS = {
 }
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True, reason=(  # remove once the fix is in
-    "needs the lazy-batch fix in xpnet/nn: conv.py's _padded/Convolution/Flatten and "
-    "Network.forward reshape with x.shape[0], None on ndonnx's symbolic batch"))
 @pytest.mark.parametrize("kind", list(CNN_KINDS))
 def test_convolutional_networks_export(kind, tmp_path):
     """A network of images runs im2col's slices, stack and permute_dims on ndonnx's symbolic

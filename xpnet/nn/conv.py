@@ -11,6 +11,7 @@ the backend is built, e.g. PyTorch's), with this code as the reference.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -41,13 +42,17 @@ def _offsets(fh: int, fw: int, stride: int, oh: int, ow: int) -> list[tuple[slic
 
 
 def _padded(xp: Any, x: Any, pad: int, fill: float = 0.0) -> Any:
-    """Images ``x`` (N, C, H, W) with ``pad`` rows and columns of ``fill`` on each side."""
+    """Images ``x`` (N, C, H, W) with ``pad`` rows and columns of ``fill`` on each side
+    (built by concatenation from ``x``'s own slices: the batch size may be symbolic, as on
+    the ndonnx namespace that ONNX export traces, whose concat forgets the known sizes)."""
     if not pad:
         return x
-    n, c, h, w = x.shape
-    img = xp.full((n, c, h + 2 * pad, w + 2 * pad), fill, dtype=x.dtype, device=x.device)
-    img[:, :, pad:pad + h, pad:pad + w] = x
-    return img
+    _, c, h, w = x.shape
+    edge = xp.full_like(x[:, :, :1, :], fill)
+    x = xp.concat([edge] * pad + [x] + [edge] * pad, axis=2)
+    edge = xp.full_like(x[:, :, :, :1], fill)
+    x = xp.concat([edge] * pad + [x] + [edge] * pad, axis=3)
+    return xp.reshape(x, (-1, c, h + 2 * pad, w + 2 * pad))
 
 
 def _windows(xp: Any, x: Any, fh: int, fw: int, stride: int, pad: int, fill: float = 0.0
@@ -174,11 +179,11 @@ class Convolution(Dense):
         xp = self.xp
         fn, _, fh, fw = w.shape
         cols = im2col(xp, x, fh, fw, self.stride, self.pad)  # (N, C, FH*FW, OH, OW)
-        n, oh, ow = x.shape[0], cols.shape[3], cols.shape[4]
-        self.col = xp.reshape(xp.permute_dims(cols, (0, 3, 4, 1, 2)), (n * oh * ow, -1))
+        oh, ow = cols.shape[3], cols.shape[4]  # -1 below: the batch size, maybe symbolic
+        self.col = xp.reshape(xp.permute_dims(cols, (0, 3, 4, 1, 2)), (-1, w.shape[1] * fh * fw))
         y = self.col @ xp.reshape(w, (fn, -1)).T
         y += b
-        return xp.permute_dims(xp.reshape(y, (n, oh, ow, fn)), (0, 3, 1, 2))
+        return xp.permute_dims(xp.reshape(y, (-1, oh, ow, fn)), (0, 3, 1, 2))
 
     def backward(self, dout: Any) -> Any:
         xp, ops, buf = self.xp, self.ops, self.grad_buffers
@@ -296,7 +301,7 @@ class Flatten(Layer):
     def forward(self, x: Any, train: bool = False) -> Any:
         xp = self.xp = self.xp or namespace_of(x)
         self.shape = x.shape
-        return xp.reshape(x, (x.shape[0], -1))
+        return xp.reshape(x, (-1, math.prod(x.shape[1:])))  # -1: the batch, maybe symbolic
 
     def backward(self, dout: Any) -> Any:
         return self.xp.reshape(dout, self.shape)

@@ -237,7 +237,7 @@ class Network(Saveable):
         """Scores for a device batch ``x`` (no validation, no conversion); flat rows of
         images are reshaped to (N, C, H, W) first."""
         if x.ndim != len(self.input_shape) + 1:
-            x = self.xp.reshape(x, (x.shape[0], *self.input_shape))
+            x = self.xp.reshape(x, (-1, *self.input_shape))  # -1: the batch, maybe symbolic
         for layer in self.layers.values():
             x = layer.forward(x, train)
         return x
