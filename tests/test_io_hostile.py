@@ -111,6 +111,22 @@ def test_array_header_claiming_a_terabyte_is_refused_unread(net_file, tmp_path):
     _fails_small(path, "more than a")
 
 
+@pytest.mark.parametrize("architecture", [
+    {"hidden_size_list": [20000, 20000]},  # 400 million weights: 1.6 GB if drawn
+    {"input_size": 300000},
+])
+def test_a_config_describing_a_huge_model_is_refused_before_drawing_it(net_file, tmp_path,
+                                                                      architecture):
+    """The listing is honest and small; only the config's architecture is huge: the model
+    may not draw more initial values than the file lists, so nothing that large is made."""
+    members = _members(net_file)
+    config = _config(members)
+    config["config"].update(architecture)
+    path = tmp_path / "huge-config.npz"
+    _write(path, members, config)
+    _fails_small(path, "more than the")
+
+
 def test_compressed_zeros_are_refused_before_inflating(net_file, tmp_path):
     members = _members(net_file)
     del members["params.W1.npy"]

@@ -18,7 +18,15 @@ from typing import Any
 
 import array_api_compat
 
-from .base import Backend, BackendUnavailableError, _dtype_name, is_host, library_of, namespace_of
+from .base import (
+    Backend,
+    BackendUnavailableError,
+    _dtype_name,
+    allocation_budget,
+    is_host,
+    library_of,
+    namespace_of,
+)
 from .cupy_backend import CupyBackend
 from .namespace import NamespaceBackend
 from .numpy_backend import NumpyBackend
@@ -28,7 +36,7 @@ from .torch_backend import TorchBackend
 __all__ = [
     "Backend", "BackendUnavailableError", "BACKENDS", "BACKEND_NAMES", "get_backend",
     "parse_backend", "backend_of", "namespace_of", "library_of", "is_host", "NumpyBackend",
-    "TorchBackend", "CupyBackend", "StrictBackend", "NamespaceBackend",
+    "TorchBackend", "CupyBackend", "StrictBackend", "NamespaceBackend", "allocation_budget",
 ]
 
 #: backend names -> classes: the one table ``backend=`` strings resolve through

@@ -8,7 +8,9 @@ its namespace, device, random generator, moves to the host, and its fused kernel
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
+import math
 import sys
 import types
 from collections.abc import Callable
@@ -298,7 +300,15 @@ class Backend:
 
     def host_init(self, shape: tuple[int, ...], scale: float | str) -> np.ndarray:
         """A host (NumPy) array of the model's dtype: N(0, scale^2) from the seed, or the
-        constant rule "ones" / "zeros"."""
+        constant rule "ones" / "zeros".  Inside :func:`allocation_budget`, refused (ValueError)
+        before allocating once the model's initial values would exceed the budget."""
+        budget = _BUDGET.get()
+        if budget is not None:
+            budget[0] -= math.prod(shape)
+            if budget[0] < 0:
+                raise ValueError(f"the model described needs more than the {budget[1]} values "
+                                 f"its file holds (at a {tuple(shape)} parameter); the file "
+                                 f"was damaged or built to exhaust memory")
         if scale == "ones":
             return np.ones(shape, dtype=self.dtype_name)
         if scale == "zeros":
@@ -406,3 +416,26 @@ def namespace_copy(xp: Any) -> Any:
     ns.__array_api_version__ = xp.__array_api_version__
     ns.__name__ = xp.__name__
     return ns
+
+
+_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "xpnet_allocation_budget", default=None)
+
+
+@contextlib.contextmanager
+def allocation_budget(values: int) -> Any:
+    """Within the block, the initial weights drawn by every backend (:meth:`Backend.host_init`)
+    may total at most ``values`` numbers: a model file bounds the model its config describes
+    by the arrays it lists, before anything that large is allocated.
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> with allocation_budget(10):
+        ...     get_backend("numpy").host_init((3, 3), 1.0).shape
+        (3, 3)
+    """
+    token = _BUDGET.set([int(values), int(values)])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)

@@ -56,7 +56,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
-from ..backends import get_backend
+from ..backends import allocation_budget, get_backend
 from ..nn.network import MultiLayerNet, MultiLayerNetExtend, Network, SimpleConvNet
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
@@ -604,8 +604,10 @@ def _load_model(node: dict[str, Any], prefix: str, archive: _Archive, backend: A
         arrays.update((k, archive.read(prefix + path + k)) for k in arrays)
 
     description = _unpack(node, prefix, archive.specs, where)
+    listed = sum(math.prod(spec.shape) for spec in archive.specs.values())
     try:
-        return rebuild(description, backend, check=check, where=where)
+        with allocation_budget(listed):  # the config may not describe more than the file holds
+            return rebuild(description, backend, check=check, where=where)
     except _Invalid:
         raise
     except MemoryError:
