@@ -174,3 +174,18 @@ def test_layer_interface_is_the_base_class():
             return 2.0 * dout
 
     assert Scale().backward(np.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_fit_records_validation_data_like_keras(cancer):
+    """``fit(X, y, validation_data=(X_val, y_val))`` records the validation curves (the
+    default ``xpnet train`` plot shows them beside the training loss)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = xpnet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=4, random_state=0).fit(
+            cancer.x_train, cancer.y_train, validation_data=(cancer.x_val, cancer.y_val))
+    history = clf.history_
+    assert len(history["val_loss"]) == len(history["val_acc"]) == len(history["loss"]) == 4
+    assert history["val_acc"][-1] == pytest.approx(clf.score(cancer.x_val, cancer.y_val))
+    assert clf.validation_scores_ is history["val_acc"] and clf.n_iter_ == 4
+    with pytest.raises(TypeError, match="validation_data"):
+        clf.fit(cancer.x_train, cancer.y_train, validation_data=[cancer.x_val])

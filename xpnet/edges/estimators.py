@@ -371,7 +371,8 @@ class _BaseMLP(Saveable, BaseEstimator):
         return net.xp.concat(parts, axis=0)
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
+             validation_data: tuple[Any, Any] | None = None) -> _BaseMLP:
         sizes = self._check_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True; set "
@@ -398,6 +399,12 @@ class _BaseMLP(Saveable, BaseEstimator):
         x_val = t_val = None
         if self.early_stopping:
             x, t, x_val, t_val = self._split(x, t, backend)
+        elif validation_data is not None:  # recorded each epoch, as Keras' fit does
+            if not isinstance(validation_data, tuple) or len(validation_data) != 2:
+                raise TypeError(f"validation_data must be a tuple (X_val, y_val), got "
+                                f"{type(validation_data).__name__}")
+            x_val, y_val, _ = self._inputs(*validation_data, backend, reset=False)
+            t_val = self._targets(y_val, backend, False, True, None)
         n = int(x.shape[0])
         if self.batch_size == "auto":
             batch = min(200, n)
@@ -511,14 +518,19 @@ class _BaseMLP(Saveable, BaseEstimator):
             raise AttributeError(f"{type(self).__name__} has no {attribute} before fit")
         return self.history_
 
-    def fit(self, X: Any, y: Any) -> _BaseMLP:
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None
+            ) -> _BaseMLP:
         """Fit the model to ``X`` (n_samples, n_features) and targets ``y``.
+
+        ``validation_data=(X_val, y_val)`` (as in Keras) records the validation loss and
+        score of every epoch in ``history_`` (``validation_scores_``), without stopping on
+        them; ``early_stopping=True`` holds out its own validation rows instead.
 
         With ``warm_start=True`` a fitted model continues from its weights, with an optimizer
         built afresh from the current parameters (as in scikit-learn; ``partial_fit`` keeps
         its optimizer).  Returns self.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, validation_data=validation_data)
 
     # ------------------------------------------------------------------ inspection
     @property

@@ -637,7 +637,9 @@ def _fit_mlp(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         # reaching max_iter is what --epochs asked for, not news
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        est.fit(split.x_train, split.y_train)
+        # the validation rows' curves go on the plot beside the training loss
+        est.fit(split.x_train, split.y_train, validation_data=None if
+                est.early_stopping else (split.x_val, split.y_val))
     return {"model": est, "history": est.history_, "epochs": int(est.n_iter_),
             "score": lambda x, y: float(est.score(x, y))}
 
