@@ -65,7 +65,8 @@ KERNEL_ENV = {"XPNET_SMOKE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
 
 def test_the_seed_chapters_have_notebooks():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"doit_ch5_networks", "doit_ch6_minibatch", "dlfs_ch6_training"} <= names
+    assert {"doit_ch5_networks", "doit_ch6_minibatch", "dlfs_ch6_training",
+            "dlfs_ch7_convnet"} <= names
 
 
 def test_notebooks_are_built_from_their_sources():
