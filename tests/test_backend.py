@@ -73,7 +73,7 @@ def test_cupy_unavailable_error():
     err = info.value
     assert isinstance(err, ImportError) and isinstance(err, RuntimeError)
     if importlib.util.find_spec("cupy") is None:
-        assert 'pip install "xpnet[cuda12]"' in str(err)
+        assert 'pip install -e ".[cuda12]"' in str(err)  # from a checkout: not on PyPI yet
     else:  # CuPy installed but no usable GPU
         assert "GPU" in str(err) and "backend=" in str(err)
     # the same error from a model, never a silent fallback to NumPy

@@ -8,7 +8,7 @@ from typing import Any
 
 from .base import Backend, BackendUnavailableError, MemoryProbe, import_library
 
-_CUPY_FIX = 'pip install "xpnet[cuda12]" (or "xpnet[cuda13]" for CUDA 13)'
+_CUPY_FIX = ('pip install -e ".[cuda12]" in an xpnet checkout (".[cuda13]" for CUDA 13)')
 
 
 class CupyBackend(Backend):

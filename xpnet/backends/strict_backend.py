@@ -24,7 +24,7 @@ class StrictBackend(Backend):
     name = "array_api_strict"
 
     def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
-        strict = self._module = import_library("array_api_strict", 'pip install "xpnet[test]"',
+        strict = self._module = import_library("array_api_strict", 'pip install array-api-strict',
                                 self._asked(device))
         if device is not None and not isinstance(device, strict.Device):
             device = strict.Device(device)

@@ -24,7 +24,8 @@ class TorchBackend(Backend):
 
     def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
         torch = self._module = import_library(
-            "torch", 'pip install "xpnet[torch]" (CPU: pip install torch)', self._asked(device))
+            "torch", "pip install torch==2.13.0 (the CPU build; a CUDA build on a GPU machine)",
+            self._asked(device))
         dev = torch.device(device or "cpu")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailableError(

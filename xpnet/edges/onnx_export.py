@@ -68,7 +68,7 @@ def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = No
 
     Raises:
         BackendUnavailableError: ndonnx, onnx or onnxruntime is not installed
-            (``pip install 'xpnet[onnx]'``).
+            (``pip install -e ".[onnx]"`` in an xpnet checkout).
         ValueError: the model is not fitted, or onnx cannot convert the graph to ``opset``
             (ndonnx 0.23 writes opset 21 and uses opset-20 operators: 20 and up convert).
         TypeError: ``model`` (or a Pipeline step) is of a kind that cannot be exported.
@@ -101,7 +101,8 @@ def _require(name: str) -> Any:
         return importlib.import_module(name)
     except ImportError as err:
         raise BackendUnavailableError(f"export_onnx needs {name}, which is not installed; "
-                                      f"fix: pip install 'xpnet[onnx]'") from err
+                                      f"fix: pip install -e '.[onnx]' in an xpnet "
+                                      f"checkout") from err
 
 
 def _fold(proto: Any, onnx: Any, ort: Any) -> Any:

@@ -49,7 +49,7 @@ from .plot import history_of, plot_grid
 
 __all__ = ["SearchResult", "log_uniform", "random_search", "uniform"]
 
-_DASK_FIX = 'pip install "xpnet[dask]"'
+_DASK_FIX = 'pip install -e ".[dask]" in an xpnet checkout'
 #: curve keys, most preferred first: a callable's score and the plot's (train, validation)
 _VAL_KEYS = ("val_acc", "val_score", "test_acc")
 _TRAIN_KEYS = ("train_acc", "train_score")
