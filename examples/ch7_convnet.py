@@ -4,8 +4,9 @@ conv 5x5 (16 filters, pad 2) - BatchNorm - ReLU - max pool 2x2
 -> conv 3x3 (32 filters, pad 1) - BatchNorm - ReLU - max pool 2x2
 -> dense 100 - ReLU - dropout 0.3 -> dense 10, composed with ``xpnet.Network`` from a list of
 layers and trained by the same ``Trainer`` as chapter 6's networks (Adam, lr 0.001 with a cosine
-schedule, mini-batches of 100, float32).  The images go in as (N, 1, 28, 28); im2col is written with Array API slices, so the
-same script runs with ``--backend torch`` or ``--backend array_api_strict``.
+schedule, mini-batches of 100, float32).  The images go in as (N, 1, 28, 28); im2col is
+written with Array API slices, so the same script runs with ``--backend torch`` or
+``--backend array_api_strict``.
 
 The recorded run (benchmarks/results/ch7-convnet.md) reached 0.9123 test accuracy after the
 default 10 epochs (46 s/epoch on a 2-core machine).  Like the book's figure 7-24, it draws the
