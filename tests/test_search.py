@@ -288,7 +288,7 @@ def test_dask_cluster_matches_serial(serial_result, digits_small):
 
 def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ImportError, match=r'pip install "xpnet\[dask\]"'):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[dask\]"'):
         random_search(flaky, {"a": [1.0]}, n_trials=1, client="tcp://127.0.0.1:8786")
 
 
