@@ -60,7 +60,7 @@ from ..backends import allocation_budget, get_backend
 from ..nn.network import MultiLayerNet, MultiLayerNetExtend, Network, SimpleConvNet
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.seed_models import DualLayer, MinibatchNetwork, RandomInitNetwork, SingleLayer
-from ..nn.state import Saveable, _init_parameters, describe, rebuild
+from ..nn.state import Saveable, describe, init_parameters, rebuild
 from .estimators import MLPClassifier, MLPRegressor
 
 try:
@@ -554,7 +554,7 @@ def _unpack(node: Any, prefix: str, arrays: dict[str, Any], where: str) -> dict[
     config, fitted = node.get("config"), node.get("fitted", {})
     if not isinstance(config, dict) or not isinstance(fitted, dict):
         raise _Invalid(f"{where}: {label}config and fitted must be JSON objects")
-    unknown = sorted(set(config) - set(_init_parameters(cls)[1:]) - {"dtype"})
+    unknown = sorted(set(config) - set(init_parameters(cls)) - {"dtype"})
     if unknown:
         raise _Invalid(f"{where}: unknown {name} parameters {unknown}")
     desc: dict[str, Any] = {"class": cls, "config": config, "values": fitted, "children": {}}

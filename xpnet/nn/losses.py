@@ -6,6 +6,7 @@ A loss has ``forward(y, t) -> 0-d array`` (the mean over samples; no host sync) 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..backends import namespace_of
@@ -105,10 +106,10 @@ class MeanSquaredError(Loss):
     def forward(self, y: Any, t: Any) -> Any:
         xp = self.xp = self.xp or namespace_of(y)
         self.diff = y - xp.astype(xp.reshape(t, y.shape), y.dtype)
-        return xp.sum(self.diff * self.diff) / (2.0 * _size(y))
+        return xp.sum(self.diff * self.diff) / (2.0 * math.prod(y.shape))
 
     def backward(self, dout: Any = 1.0) -> Any:
-        return self.diff * (dout / _size(self.diff))
+        return self.diff * (dout / math.prod(self.diff.shape))
 
 
 #: loss names -> classes
@@ -135,13 +136,6 @@ def penalty_grad(xp: Any, w: Any, l1: float, l2: float) -> Any:
     if l2:
         grad = grad + l2 * w
     return grad
-
-
-def _size(x: Any) -> int:
-    n = 1
-    for d in x.shape:
-        n *= d
-    return n
 
 
 def _device(x: Any) -> Any:

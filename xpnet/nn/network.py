@@ -14,6 +14,7 @@ of a second flat buffer laid out the same way, which is what the optimizer steps
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -154,7 +155,7 @@ class Network(Saveable):
                 host.append(b.host_init(pshape, init if isinstance(init, str) else init_scale(
                     self.weight_init_std, *init, "weight_init_std", book=True)))
             keys.append(own)
-            widest = max(widest, _size(shape))
+            widest = max(widest, math.prod(shape))
         if len(shape) != 1:
             raise ValueError(f"layers: the last layer gives samples of shape {shape}; end "
                              f"with 'flatten' or 'dense' so the loss reads score vectors")
@@ -184,7 +185,7 @@ class Network(Saveable):
         """Views of a flat buffer, one per parameter key, shaped like the parameter."""
         views, offset = {}, 0
         for key, shape in self.param_shapes.items():
-            n = _size(shape)
+            n = math.prod(shape)
             views[key] = self.xp.reshape(flat[offset:offset + n], shape)
             offset += n
         return views
@@ -214,9 +215,9 @@ class Network(Saveable):
             if shape[1:] != self.input_shape:
                 raise ValueError(f"{name} has shape {shape}; the network expects samples of "
                                  f"shape {self.input_shape} (or flat rows of "
-                                 f"{_size(self.input_shape)} values)")
+                                 f"{math.prod(self.input_shape)} values)")
             x = namespace_of(x).reshape(x, (shape[0], -1))
-        return check_features(x, self.backend, name, n_features=_size(self.input_shape))
+        return check_features(x, self.backend, name, n_features=math.prod(self.input_shape))
 
     @property
     def is_classifier(self) -> bool:
@@ -394,13 +395,6 @@ class Network(Saveable):
     def __repr__(self) -> str:
         names = ", ".join(self.layers)
         return f"{type(self).__name__}({names}; backend={self.backend.spec!r})"
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _spec(i: int, spec: Any) -> tuple[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ..backends import backend_of
-from .state import Saveable
+from .state import Saveable, init_parameters
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "AdamW",
            "OPTIMIZERS", "make_optimizer", "StepLR", "ExponentialLR", "CosineLR"]
@@ -73,9 +73,7 @@ class Optimizer(Saveable):
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments: each is kept as the attribute of the same name."""
-        code = type(self).__init__.__code__
-        names = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in init_parameters(type(self))}
 
     def state_values(self) -> dict[str, Any]:
         return {"keys": list(self.state), "t": dict(getattr(self, "t", {}))}

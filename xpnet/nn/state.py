@@ -18,7 +18,7 @@ from typing import Any
 
 from ..backends import Backend, BackendUnavailableError, get_backend
 
-__all__ = ["Saveable", "describe", "rebuild", "resolve_saved_backend"]
+__all__ = ["Saveable", "describe", "rebuild", "resolve_saved_backend", "init_parameters"]
 
 
 class Saveable:
@@ -146,9 +146,9 @@ def _build(desc: dict[str, Any], backend: Any, built: list, path: str, where: st
     if "backend" in desc:
         dtype = kwargs.get("dtype", desc.get("dtype", "float32"))
         resolved = resolve_saved_backend(desc["backend"], backend, dtype, desc.get("seed"), where)
-        if "backend" in _init_parameters(cls):
+        if "backend" in init_parameters(cls):
             kwargs.update(backend=resolved, random_state=resolved.seed)
-    elif backend is not None and "backend" in _init_parameters(cls):
+    elif backend is not None and "backend" in init_parameters(cls):
         kwargs["backend"] = backend
     model = cls(**kwargs)
     if resolved is not None and hasattr(model, "bind"):
@@ -162,9 +162,16 @@ def _build(desc: dict[str, Any], backend: Any, built: list, path: str, where: st
     return model
 
 
-def _init_parameters(cls: type) -> tuple[str, ...]:
+def init_parameters(cls: type) -> tuple[str, ...]:
+    """The names of ``cls``'s constructor arguments (``self`` aside): what a config may hold.
+
+    Example:
+        >>> from xpnet.nn.optimizers import Momentum
+        >>> init_parameters(Momentum)
+        ('lr', 'momentum')
+    """
     code = cls.__init__.__code__
-    return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    return code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
 
 
 def resolve_saved_backend(saved: Any, requested: Any, dtype: str, seed: Any, where: str
