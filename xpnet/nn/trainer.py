@@ -266,10 +266,10 @@ class Trainer:
         if shape and tuple(xd.shape[1:]) not in (shape, (math.prod(shape),)):
             raise ValueError(f"{x_name} has shape {tuple(xd.shape)}; the network expects "
                              f"(n_samples, {', '.join(map(str, shape))}) or flat rows")
-        if net.is_classifier and getattr(t, "ndim", 1) == 1 and hasattr(net, "_t"):
-            return xd, net.backend.asarray(t, dtype=net.backend.index_dtype, name=t_name)
-        if not hasattr(net, "_t"):
+        if not hasattr(net, "_t"):  # a seed model: its targets are ready as they are
             return xd, net.backend.asarray(t, name=t_name)
+        if net.is_classifier and getattr(t, "ndim", 1) == 1:
+            return xd, net.backend.asarray(t, dtype=net.backend.index_dtype, name=t_name)
         return xd, net._t(t, t_name)
 
     # ------------------------------------------------------------------ one iteration, one epoch
