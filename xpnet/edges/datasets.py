@@ -26,24 +26,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "DATASETS",
-    "FASHION_CLASSES",
-    "MIRRORS",
-    "MD5",
-    "SHA256",
-    "SYSTEM_DATA_DIR",
-    "Split",
-    "data_dirs",
-    "installed",
-    "load_breast_cancer_split",
-    "load_dataset",
-    "load_digits_split",
-    "load_fashion_mnist",
-    "load_mnist",
-    "read_idx",
-    "resolve_name",
-]
+__all__ = ["DATASETS", "FASHION_CLASSES", "IDX_DATASETS", "MIRRORS", "MD5", "SHA256",
+           "SYSTEM_DATA_DIR", "Split", "data_dirs", "installed", "load_breast_cancer_split",
+           "load_dataset", "load_digits_split", "load_fashion_mnist", "load_mnist", "read_idx",
+           "resolve_name"]
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 """System-wide data directory (Debian's ``dataset-fashion-mnist`` installs here)."""
@@ -85,27 +71,12 @@ _FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-_IDX_TYPES = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+#: the IDX format's type codes (its third byte) -> the dtype of the data, big-endian
+_IDX_TYPES = {code: np.dtype(kind) for code, kind in (
+    (0x08, "u1"), (0x09, "i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8"))}
 
-FASHION_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
 
 
 @dataclass(frozen=True)
@@ -137,6 +108,8 @@ _TABLE: dict[str, _Dataset] = {
 DATASETS: tuple[str, ...] = tuple(_TABLE)
 """Names accepted by :func:`load_dataset` (aliases: ``breast-cancer``, ``cancer``,
 ``fashion-mnist``, ``fashion``)."""
+IDX_DATASETS: tuple[str, ...] = tuple(name for name, d in _TABLE.items() if d.directory)
+"""The datasets read from IDX files (the others ship with scikit-learn)."""
 
 
 def resolve_name(name: str) -> str:
@@ -173,10 +146,8 @@ class Split:
     target_names: tuple[str, ...]
 
     def __repr__(self) -> str:
-        shapes = ", ".join(
-            f"{k}={getattr(self, k).shape}"
-            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-        )
+        shapes = ", ".join(f"{k}={getattr(self, k).shape}"
+                           for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
         return f"Split({shapes}, dtype={self.x_train.dtype}, classes={len(self.target_names)})"
 
 
@@ -193,11 +164,9 @@ def _sklearn_split(name: str, random_state: int = 42, dtype: Any = "float32",
     dataset = _TABLE[name]
     bunch = getattr(sklearn.datasets, dataset.sklearn)()
     x_train_all, x_test, y_train_all, y_test = train_test_split(
-        bunch.data, bunch.target, stratify=bunch.target, test_size=0.2, random_state=random_state
-    )
+        bunch.data, bunch.target, stratify=bunch.target, test_size=0.2, random_state=random_state)
     x_train, x_val, y_train, y_val = train_test_split(
-        x_train_all, y_train_all, stratify=y_train_all, test_size=0.2, random_state=random_state
-    )
+        x_train_all, y_train_all, stratify=y_train_all, test_size=0.2, random_state=random_state)
     xs = (x_train, x_val, x_test)
     if scale:
         xs = tuple(dataset.scale(x, x_train) for x in xs)
@@ -208,9 +177,8 @@ def _sklearn_split(name: str, random_state: int = 42, dtype: Any = "float32",
                  tuple(str(t) for t in bunch.target_names))
 
 
-def load_breast_cancer_split(
-    random_state: int = 42, dtype: Any = "float32", scale: bool = True
-) -> Split:
+def load_breast_cancer_split(random_state: int = 42, dtype: Any = "float32",
+                             scale: bool = True) -> Split:
     """Wisconsin breast cancer, split 364 / 91 / 114 (stratified, 30 features).
 
     The test set is 20% of the data, the validation set 20% of the rest, both stratified
@@ -265,9 +233,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header
     if found != expected:
-        raise ValueError(
-            f"corrupt IDX file {path}: expected {expected} bytes of data, found {found}"
-        )
+        raise ValueError(f"corrupt IDX file {path}: expected {expected} bytes of data, "
+                         f"found {found}")
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
 
@@ -299,10 +266,14 @@ def data_dirs(name: str, path: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The file ``stem`` in ``directory``, plain or gzipped, or None."""
+    return next((p for p in (directory / stem, directory / f"{stem}.gz") if p.is_file()), None)
+
+
+def _files(directory: Path, stems: tuple[str, ...]) -> list[Path] | None:
+    """The files of all ``stems`` in ``directory``, or None when one is missing."""
+    found = [_find(directory, stem) for stem in stems]
+    return found if all(found) else None
 
 
 def installed(name: str, path: str | os.PathLike | None = None) -> Path | None:
@@ -313,24 +284,14 @@ def installed(name: str, path: str | os.PathLike | None = None) -> Path | None:
         >>> installed("mnist", "/nonexistent")  # doctest: +SKIP
         PosixPath('/home/me/.xpnet/datasets/mnist')
     """
-    for directory in data_dirs(name, path):
-        if all(_find(directory, stem) for stem in _FILES["train"] + _FILES["test"]):
-            return directory
-    return None
+    return next((d for d in data_dirs(name, path) if _files(d, _FILES["train"] + _FILES["test"])),
+                None)
 
 
 def _fetch(url: str, dest: Path) -> None:
     """Download ``url`` to the file ``dest`` (tests replace this function)."""
     with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out)
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download(name: str, filename: str, target: Path) -> Path:
@@ -350,14 +311,10 @@ def _download(name: str, filename: str, target: Path) -> Path:
                 continue
             for algorithm, table in (("sha256", SHA256), ("md5", MD5)):
                 expected = table.get(name, {}).get(filename)
-                if expected is None:
-                    continue
-                actual = _digest(tmp, algorithm)
-                if actual != expected.lower():
-                    raise ValueError(
-                        f"{algorithm} mismatch for downloaded file {filename} from {base}: "
-                        f"expected {expected}, got {actual}"
-                    )
+                actual = hashlib.new(algorithm, tmp.read_bytes()).hexdigest()  # files of < 30 MB
+                if expected is not None and actual != expected.lower():
+                    raise ValueError(f"{algorithm} mismatch for downloaded file {filename} from "
+                                     f"{base}: expected {expected}, got {actual}")
             os.replace(tmp, dest)
             return dest
         finally:
@@ -365,17 +322,9 @@ def _download(name: str, filename: str, target: Path) -> Path:
     raise OSError(f"could not download {filename}: " + "; ".join(errors))
 
 
-def load_idx(
-    name: str,
-    path: str | os.PathLike | None = None,
-    kind: str = "train",
-    *,
-    download: bool = False,
-    flatten: bool = True,
-    normalize: bool = True,
-    dtype: Any = "float32",
-    images: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+def load_idx(name: str, path: str | os.PathLike | None = None, kind: str = "train", *,
+             download: bool = False, flatten: bool = True, normalize: bool = True,
+             dtype: Any = "float32", images: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Load ``kind`` ("train" or "test") of the IDX dataset ``name`` as ``(images, labels)``.
 
     ``name`` is "mnist" or "fashion_mnist" (or an alias). Images are ``(n, 784)``
@@ -396,12 +345,7 @@ def load_idx(
     name = _directory(name)
     stems = _FILES[kind]
     dirs = data_dirs(name, path)
-    files = None
-    for d in dirs:
-        found = [_find(d, stem) for stem in stems]
-        if all(found):
-            files = found
-            break
+    files = next(filter(None, (_files(d, stems) for d in dirs)), None)
     if files is None and download:
         target = dirs[0]  # path, else $XPNET_DATA/<name>, else ~/.xpnet/datasets/<name>
         files = [_find(target, s) or _download(name, f"{s}.gz", target) for s in stems]
@@ -415,20 +359,17 @@ def load_idx(
         )
     pixels, labels = read_idx(files[0]), read_idx(files[1])
     if pixels.ndim != 3 or labels.ndim != 1:
-        raise ValueError(
-            f"expected images of shape (n, rows, cols) and labels of shape (n,), got "
-            f"{pixels.shape} from {files[0]} and {labels.shape} from {files[1]}"
-        )
+        raise ValueError(f"expected images of shape (n, rows, cols) and labels of shape (n,), "
+                         f"got {pixels.shape} from {files[0]} and {labels.shape} from {files[1]}")
     if len(pixels) != len(labels):
-        raise ValueError(
-            f"{len(pixels)} images in {files[0]} but {len(labels)} labels in {files[1]}"
-        )
+        raise ValueError(f"{len(pixels)} images in {files[0]} but {len(labels)} labels in "
+                         f"{files[1]}")
     if images:  # one channel
         x = pixels[:, None]
     else:
         x = pixels.reshape(len(pixels), -1) if flatten else pixels
     if dtype is not None or normalize:
-        x = x.astype(np.dtype(dtype if dtype is not None else "float32"))
+        x = x.astype("float32" if dtype is None else dtype)
     if normalize:
         x /= 255
     return x, labels.astype(np.int64)
@@ -484,17 +425,9 @@ def load_dataset(name: str, **kw: Any) -> Split:
     return _idx_split(key, **kw)
 
 
-def _idx_split(
-    name: str,
-    *,
-    path: str | os.PathLike | None = None,
-    download: bool = False,
-    validation_fraction: float = 0.1,
-    n_train: int | None = None,
-    dtype: Any = "float32",
-    scale: bool = True,
-    images: bool = False,
-) -> Split:
+def _idx_split(name: str, *, path: str | os.PathLike | None = None, download: bool = False,
+               validation_fraction: float = 0.1, n_train: int | None = None,
+               dtype: Any = "float32", scale: bool = True, images: bool = False) -> Split:
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     kw = dict(path=path, download=download, normalize=scale, dtype=dtype, images=images)
