@@ -21,6 +21,7 @@ as a scikit-learn ``Pipeline`` in one file, so ``xpnet predict`` takes raw featu
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shlex
@@ -63,7 +64,7 @@ class ModelKind:
     summary: str  # one line of the help
     epochs: int  # --epochs when not given (the seeds' own numbers for their networks)
     batch_size: int | None  # --batch-size when not given; None: the full batch
-    seed: bool = False  # one of the seeds' binary networks (breast_cancer, sigmoid, sgd)
+    seed: str | None = None  # a seeds' binary network (breast_cancer, sigmoid, sgd): its class
 
 
 #: ``--model`` choices: the command line's own table
@@ -74,12 +75,13 @@ MODELS = {
     "cnn": ModelKind("Network + Trainer (chapter 7): conv3x3-BN-ReLU-maxpool2 per --filters, "
                      "then dense --hidden; image datasets (digits, mnist, fashion_mnist)", 10, 32),
     "dual": ModelKind("DualLayer: one sigmoid hidden layer, ones-initialized (seed 001), full "
-                      "batch", 2000, None, seed=True),
+                      "batch", 2000, None, seed="DualLayer"),
     "random-init": ModelKind("RandomInitNetwork: DualLayer with N(0, 1) initial weights, full "
-                             "batch", 500, None, seed=True),
+                             "batch", 500, None, seed="RandomInitNetwork"),
     "minibatch": ModelKind("MinibatchNetwork: RandomInitNetwork trained on mini-batches "
-                           "(--batch-size)", 100, 32, seed=True),
-    "single": ModelKind("SingleLayer: logistic regression, full batch", 500, None, seed=True),
+                           "(--batch-size)", 100, 32, seed="MinibatchNetwork"),
+    "single": ModelKind("SingleLayer: logistic regression, full batch", 500, None,
+                        seed="SingleLayer"),
 }
 SEED_MODELS = tuple(name for name, kind in MODELS.items() if kind.seed)
 #: backends ``xpnet env`` probes: every library, and PyTorch's GPU as its own line
@@ -198,25 +200,6 @@ def _weight_init(flag: str, text: str) -> str | float:
     return value
 
 
-def _dataset(_flag: str, name: str) -> str:
-    """The canonical name of a dataset, its aliases and dashes accepted (``fashion-mnist``)."""
-    return datasets.resolve_name(name)
-
-
-def _reads_idx_files(name: str) -> bool:
-    """Whether dataset ``name`` is read from IDX files (``datasets.installed`` refuses the
-    sets that ship with scikit-learn)."""
-    try:
-        datasets.installed(name)
-    except ValueError:
-        return False
-    return True
-
-
-def _names(table: Any) -> str:
-    return ", ".join(table)
-
-
 # ------------------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``xpnet`` argument parser."""
@@ -258,8 +241,11 @@ def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], 
 
 def _add_data(g: Any, dataset_help: str) -> None:
     """The options of what ``_load_split`` loads (train and search)."""
-    g.add_argument("--dataset", type=_checked("--dataset", _dataset, parse=str), metavar="NAME",
-                   help=f"{_names(datasets.DATASETS)}: {dataset_help}")
+    g.add_argument("--dataset", metavar="NAME", help=f"{', '.join(datasets.DATASETS)}: "
+                                                     f"{dataset_help}",
+                   # the canonical name: aliases and dashes accepted (fashion-mnist)
+                   type=_checked("--dataset", lambda _flag, name: datasets.resolve_name(name),
+                                 parse=str))
     g.add_argument("--train-size", type=_checked("--train-size", check_positive, integer=True),
                    metavar="N", help="use only the first N training samples (quick runs on MNIST)")
     g.add_argument("--data-dir", metavar="DIR",
@@ -272,7 +258,7 @@ def _add_data(g: Any, dataset_help: str) -> None:
 def _add_where(g: Any) -> None:
     """--backend and --dtype (train and search)."""
     g.add_argument("--backend", default="numpy", metavar="NAME",
-                   help=f"{_names(BACKEND_NAMES)}, optionally with a device (torch:cuda, ...): "
+                   help=f"{', '.join(BACKEND_NAMES)}, optionally with a device (torch:cuda, ...): "
                         f"any backend= string xpnet accepts")
     g.add_argument("--dtype", default="float32",
                    help="floating dtype of weights and activations: float32 or float64")
@@ -302,7 +288,7 @@ def _add_train(sub: Any) -> None:
                    default="auto", metavar="RULE",
                    help=f"initial weights: auto (by the activation: {auto_rule('relu')} for "
                         f"relu, {auto_rule('tanh')} otherwise), "
-                        f"{_names(INITIALIZERS)} or a standard deviation such as 0.01")
+                        f"{', '.join(INITIALIZERS)} or a standard deviation such as 0.01")
     g = p.add_argument_group("how to train")
     g.add_argument("--epochs", type=_checked("--epochs", check_positive, integer=True),
                    help="passes over the training data (default: " + ", ".join(
@@ -511,7 +497,7 @@ def _resolve(args: argparse.Namespace) -> None:
 def _load_split(args: argparse.Namespace, scale: bool = True) -> Any:
     """The dataset's split, its features scaled as the dataset scales them unless ``scale``
     is false; --train-size is not applied yet (see :func:`_first_rows`)."""
-    idx_files = _reads_idx_files(args.dataset)
+    idx_files = args.dataset in datasets.IDX_DATASETS
     if not idx_files and (args.data_dir or args.download):
         raise CLIError(f"--data-dir and --download apply to mnist and fashion_mnist only; "
                        f"{args.dataset} ships with scikit-learn")
@@ -564,8 +550,8 @@ def _train(args: argparse.Namespace) -> int:
     _resolve(args)
     backend = get_backend(args.backend, args.dtype, args.seed)  # fail before loading data
     split, scaler = _scaled_split(args)
-    runner = {"mlp": _fit_mlp, "multilayer": _fit_network, "cnn": _fit_network}.get(
-        args.model, _fit_seed_model)
+    runner = (_fit_seed_model if MODELS[args.model].seed else
+              _fit_mlp if args.model == "mlp" else _fit_network)
     start = time.perf_counter()
     result = _fit(runner, args, split)
     seconds = time.perf_counter() - start
@@ -686,7 +672,7 @@ def _cnn_layers(args: argparse.Namespace) -> list[Any]:
 
 def _image_shape(dataset: str, n_features: int) -> tuple[int, int, int]:
     """(1, side, side): the rows of ``dataset`` as square grayscale images."""
-    side = int(np.sqrt(n_features) + 0.5)
+    side = math.isqrt(n_features)
     if side * side != n_features:
         raise CLIError(f"--model cnn needs a dataset of square images, but the {n_features} "
                        f"features of {dataset} are not; use --dataset digits, mnist or "
@@ -698,9 +684,7 @@ def _fit_seed_model(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model dual / random-init / minibatch / single: the seeds' networks."""
     from ..nn import seed_models  # noqa: PLC0415
 
-    cls = {"single": seed_models.SingleLayer, "dual": seed_models.DualLayer,
-           "random-init": seed_models.RandomInitNetwork,
-           "minibatch": seed_models.MinibatchNetwork}[args.model]
+    cls = getattr(seed_models, MODELS[args.model].seed)
     model = cls(l1=args.l1, l2=args.l2, backend=args.backend, dtype=args.dtype,
                 random_state=args.seed, **_optional(
                     learning_rate=args.lr, batch_size=args.batch_size,
@@ -825,7 +809,7 @@ def _env(args: argparse.Namespace) -> int:
         print(f"  {name:<17} {status}")
     print("datasets:")
     for name in datasets.DATASETS:
-        if not _reads_idx_files(name):
+        if name not in datasets.IDX_DATASETS:
             status = "available (scikit-learn)"
         elif found := datasets.installed(name):
             status = f"found in {found}"
