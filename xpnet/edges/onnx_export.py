@@ -21,9 +21,11 @@ Outputs (what onnxruntime returns, in this order):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 import tempfile
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,26 @@ from ..nn.network import Network
 from ..nn.seed_models import SingleLayer
 from ..nn.state import describe, rebuild
 from .estimators import MLPClassifier, MLPRegressor
+from .io import TRANSFORMERS
 
 __all__ = ["export_onnx", "SCALERS"]
 
-#: scikit-learn scalers -> (scale, offset) of their map ``x * scale + offset`` (host arrays)
-SCALERS = {
-    "StandardScaler": lambda s: _affine(s.mean_, s.scale_),
-    "RobustScaler": lambda s: _affine(s.center_, s.scale_),
-    "MaxAbsScaler": lambda s: _affine(None, s.scale_),
-    "MinMaxScaler": lambda s: (s.scale_, s.min_),
-}
+
+
+def _affine(step: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) of a fitted scaler's map ``x * scale + offset``, asked of the scaler
+    itself: its images of a row of zeros (the offset) and a row of ones, without clipping."""
+    probe = copy.copy(step)
+    if getattr(probe, "clip", False):
+        probe.clip = False  # MinMaxScaler(clip=True): the clip is an op of its own (_scale)
+    with warnings.catch_warnings():  # a scaler fitted on a DataFrame warns of plain rows
+        warnings.simplefilter("ignore", UserWarning)
+        offset, ones = probe.transform(np.repeat([[0.0], [1.0]], step.n_features_in_, axis=1))
+    return ones - offset, offset
+
+
+#: the scalers a Pipeline may hold (io's table of them) -> (scale, offset) of their map
+SCALERS = {cls.__name__: _affine for cls in TRANSFORMERS}
 
 
 def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = None) -> Path:
@@ -60,7 +72,6 @@ def export_onnx(model: Any, path: str | PathLike[str], *, opset: int | None = No
             scikit-learn Pipeline of scalers (Standard, MinMax, MaxAbs, Robust) ending in one.
         path: the ``.onnx`` file to write.
         opset: the ONNX opset to convert to; None keeps ndonnx's (21 with ndonnx 0.23).
-
 
     Returns:
         The path written.  The graph's input is ``x`` (float32, shape (N, n_features)); its
@@ -195,8 +206,3 @@ def _scale(step: Any, name: str, x: Any, ndx: Any) -> Any:
     return x
 
 
-def _affine(center: Any, scale: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(1 / scale, -center / scale): ``(x - center) / scale`` as ``x * a + b`` (None: 0, 1)."""
-    scale = np.ones(1) if scale is None else np.asarray(scale, dtype=np.float64)
-    center = np.zeros(1) if center is None else np.asarray(center, dtype=np.float64)
-    return 1.0 / scale, -center / scale
