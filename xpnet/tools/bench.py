@@ -67,19 +67,11 @@ SEED_DUAL_UNITS = 10
 
 #: (row key, column title) of the printed table, in order
 TABLE_COLUMNS = (
-    ("impl", "impl"),
-    ("backend", "backend"),
-    ("device", "device"),
-    ("dtype", "dtype"),
-    ("seconds_per_epoch", "s/epoch (median)"),
-    ("samples_per_s", "samples/s"),
-    ("speedup", "vs numpy"),
-    ("first_epoch_s", "1st epoch s (cold)"),
-    ("setup_s", "setup s"),
-    ("peak_mem_mib", "peak mem MiB"),
-    ("gemm_s_per_epoch", "GEMM s/epoch"),
-    ("overhead_s_per_epoch", "overhead s/epoch"),
-    ("threads", "threads"),
+    ("impl", "impl"), ("backend", "backend"), ("device", "device"), ("dtype", "dtype"),
+    ("seconds_per_epoch", "s/epoch (median)"), ("samples_per_s", "samples/s"),
+    ("speedup", "vs numpy"), ("first_epoch_s", "1st epoch s (cold)"), ("setup_s", "setup s"),
+    ("peak_mem_mib", "peak mem MiB"), ("gemm_s_per_epoch", "GEMM s/epoch"),
+    ("overhead_s_per_epoch", "overhead s/epoch"), ("threads", "threads"),
 )
 
 
@@ -609,20 +601,17 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     Columns are :data:`TABLE_COLUMNS`; missing values print as "-".
     """
     rows = result["rows"] if isinstance(result, dict) else result
-    header = [title for _, title in TABLE_COLUMNS]
-    body = [[_fmt(key, row.get(key)) for key, _ in TABLE_COLUMNS] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-              for i, h in enumerate(header)]
-    num = {key for key, _ in TABLE_COLUMNS[4:]}
+    table = [[title for _, title in TABLE_COLUMNS],
+             *([_fmt(key, row.get(key)) for key, _ in TABLE_COLUMNS] for row in rows)]
+    widths = [max(map(len, column)) for column in zip(*table, strict=True)]
+    align = [str.ljust] * 4 + [str.rjust] * (len(TABLE_COLUMNS) - 4)  # text, then numbers
 
     def line(cells: Sequence[str]) -> str:
-        out = []
-        for (key, _), cell, width in zip(TABLE_COLUMNS, cells, widths, strict=True):
-            out.append(cell.rjust(width) if key in num else cell.ljust(width))
-        return "| " + " | ".join(out) + " |"
-    sep = "|" + "|".join(("-" * (wd + 1) + ":") if key in num else ("-" * (wd + 2))
-                         for (key, _), wd in zip(TABLE_COLUMNS, widths, strict=True)) + "|"
-    return "\n".join([line(header), sep, *(line(r) for r in body)])
+        return "| " + " | ".join(pad(cell, width) for pad, cell, width in
+                                 zip(align, cells, widths, strict=True)) + " |"
+    sep = "|" + "|".join("-" * (width + 1) + ":" if pad is str.rjust else "-" * (width + 2)
+                         for pad, width in zip(align, widths, strict=True)) + "|"
+    return "\n".join([line(table[0]), sep, *map(line, table[1:])])
 
 
 def _json_default(obj: Any) -> Any:
