@@ -113,9 +113,8 @@ def _lines(ax: Any, curves: Mapping[str, Sequence[float]],
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_history(
-    model_or_history: Any, path: str | os.PathLike, title: str | None = None, *, logy: bool = False
-) -> Path:
+def plot_history(model_or_history: Any, path: str | os.PathLike, title: str | None = None, *,
+                 logy: bool = False) -> Path:
     """Plot the losses (left) and the accuracies or R^2 scores (right, if any) of a model.
 
     ``model_or_history`` is anything :func:`history_of` accepts.  Each curve is drawn once,
@@ -137,7 +136,8 @@ def plot_history(
             continue  # a constant learning rate is a setting, not a curve
         label = History.CURVES.get(key, (None, key))[1]
         panels.setdefault(History.panel(key), {})[label] = values
-    order = [name for name in ("loss", "accuracy", "score", "learning rate") if name in panels]
+    order = [name for name in dict.fromkeys(panel for panel, _ in History.CURVES.values())
+             if name in panels]  # History's order: loss, accuracy, score, learning rate
     fig = _figure(5.0 * len(order), 4.0)
     for i, name in enumerate(order):
         ax = fig.add_subplot(1, len(order), i + 1)
@@ -153,14 +153,9 @@ def plot_history(
     return _save(fig, path)
 
 
-def plot_curves(
-    curves: Mapping[str, Sequence[float]],
-    path: str | os.PathLike,
-    title: str | None = None,
-    xlabel: str = "epoch",
-    ylabel: str = "loss",
-    ylim: tuple[float, float] | None = None,
-) -> Path:
+def plot_curves(curves: Mapping[str, Sequence[float]], path: str | os.PathLike,
+                title: str | None = None, xlabel: str = "epoch", ylabel: str = "loss",
+                ylim: tuple[float, float] | None = None) -> Path:
     """Compare several curves (e.g. one per optimizer or initializer) on one chart."""
     if not curves:
         raise ValueError("plot_curves: curves is empty")
@@ -178,16 +173,10 @@ def plot_curves(
     return _save(fig, path)
 
 
-def plot_grid(
-    panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]],
-    path: str | os.PathLike,
-    ncols: int = 4,
-    ylim: tuple[float, float] | None = None,
-    suptitle: str | None = None,
-    styles: Mapping[str, str] | None = None,
-    xlabel: str = "epoch",
-    ylabel: str | None = None,
-) -> Path:
+def plot_grid(panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]],
+              path: str | os.PathLike, ncols: int = 4, ylim: tuple[float, float] | None = None,
+              suptitle: str | None = None, styles: Mapping[str, str] | None = None,
+              xlabel: str = "epoch", ylabel: str | None = None) -> Path:
     """A grid of small panels, each ``(title, {label: curve})``; the legend is on the last one,
     ``xlabel`` under the grid and ``ylabel`` (what the curves measure) beside it.
 
@@ -223,9 +212,8 @@ def plot_grid(
     return _save(fig, path)
 
 
-def plot_bench(
-    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str | None = None
-) -> Path:
+def plot_bench(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike,
+               title: str | None = None) -> Path:
     """Horizontal bars of ``row["seconds_per_epoch"]`` labelled ``backend [device]``.
 
     Bars are annotated with the time and, when a row has one, its ``speedup``.
