@@ -283,25 +283,27 @@ class Contender:
 
 
 class _XpnetMLP(Contender):
-    """MultiLayerNetExtend + Trainer(optimizer="adam", evaluate=False): the estimator's core."""
+    """MultiLayerNetExtend + Trainer(evaluate=False), as the workload's recipe says: the
+    estimator's core."""
 
     def network(self) -> Any:
         """The workload's network on this row's backend."""
         from ..nn.network import MultiLayerNetExtend  # noqa: PLC0415
 
-        s = self.w.sizes
-        return MultiLayerNetExtend(s[0], list(s[1:-1]), s[-1], activation="relu",
-                                   weight_init_std="relu", backend=self.backend,
+        s, activation = self.w.sizes, self.w.recipe["activation"]
+        return MultiLayerNetExtend(s[0], list(s[1:-1]), s[-1], activation=activation,
+                                   weight_init_std=activation, backend=self.backend,
                                    dtype=self.dtype, random_state=self.seed)
 
     def setup(self) -> None:
         from ..nn.trainer import Trainer  # noqa: PLC0415
 
         self.net = self.network()
+        recipe = self.w.recipe
         common = {"mini_batch_size": self.w.batch_size, "verbose": False, "evaluate": False,
-                  "shuffle": True}
-        self.cold = Trainer(self.net, self.w.x, self.w.y, epochs=1, optimizer="adam",
-                            optimizer_param={"lr": LEARNING_RATE}, **common)
+                  "shuffle": recipe["shuffle"]}
+        self.cold = Trainer(self.net, self.w.x, self.w.y, epochs=1, optimizer=recipe["optimizer"],
+                            optimizer_param={"lr": recipe["lr"]}, **common)
         # the timed trainer reuses the device data and the optimizer (its Adam moments)
         self.trainer = Trainer(self.net, self.cold.x_train, self.cold.t_train,
                                epochs=self.w.epochs, optimizer=self.cold.optimizer, **common)
@@ -317,7 +319,8 @@ class _XpnetConv(_XpnetMLP):
     def network(self) -> Any:
         from ..nn.network import Network  # noqa: PLC0415
 
-        return Network(self.w.recipe["layers"], self.w.sizes[:-1], weight_init_std="relu",
+        return Network(self.w.recipe["layers"], self.w.sizes[:-1],
+                       weight_init_std=self.w.recipe["activation"],
                        backend=self.backend, dtype=self.dtype, random_state=self.seed)
 
 
