@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import importlib.metadata
 import json
 import math
 import os
@@ -56,6 +55,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
+from .. import __version__
 from ..backends import allocation_budget, get_backend
 from ..nn.network import MultiLayerNet, MultiLayerNetExtend, Network, SimpleConvNet
 from ..nn.optimizers import OPTIMIZERS
@@ -134,7 +134,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         node = _pack(describe(_saveable(model, "model"), to_host=True), "", arrays)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "saved_class": f"{type(model).__module__}.{type(model).__qualname__}",
-              "xpnet_version": importlib.metadata.version("xpnet")}
+              "xpnet_version": __version__}  # also in a checkout that was never installed
     config = {**header, **node, "arrays": {key: {"shape": list(arr.shape),
                                                  "dtype": arr.dtype.name}
                                            for key, arr in arrays.items()}}
