@@ -605,15 +605,10 @@ def _fit_mlp(args: argparse.Namespace, split: Any) -> dict[str, Any]:
     """--model mlp: xpnet.MLPClassifier."""
     from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
 
-    from ..edges.estimators import ACTIVATIONS as ESTIMATOR_ACTIVATIONS  # noqa: PLC0415
     from ..edges.estimators import MLPClassifier  # noqa: PLC0415
 
-    # the estimator takes scikit-learn's name of the same activation layer ("logistic")
-    activation = next((name for name in ESTIMATOR_ACTIVATIONS
-                       if ACTIVATIONS.get(name) is ACTIVATIONS[args.activation]),
-                      args.activation)
-    est = MLPClassifier(
-        hidden_layer_sizes=args.hidden, activation=activation, solver=args.optimizer,
+    est = MLPClassifier(  # its activation= names are the layers' (ACTIVATIONS)
+        hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.optimizer,
         alpha=args.l2, l1=args.l1, max_iter=args.epochs, batchnorm=args.batchnorm,
         dropout=args.dropout, weight_init=args.weight_init, backend=args.backend,
         dtype=args.dtype, verbose=not args.quiet, random_state=args.seed,
