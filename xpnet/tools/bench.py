@@ -257,7 +257,6 @@ class Contender:
         self.threads = self.backend.threads()
         #: rows on one array library and device share one bare-GEMM timing
         self.gemm_key: str | None = self.backend.compute_key()
-        self.note = ""
 
     def probe(self) -> Any:
         """A memory probe opened before ``setup``; its ``peak_bytes()`` is read at the end."""
@@ -451,8 +450,6 @@ def _measure_all(contenders: Sequence[Contender], repeats: int,
             "mem_method": st["method"], "threads": c.threads, "speedup": None,
             "gemm_s_per_epoch": None, "overhead_s_per_epoch": None,
         }
-        if c.note:
-            row["note"] = c.note
         say(f"  {_label(c):<24} {c.backend_label:<16} {c.device_label:<8} {med:10.4g} s/epoch")
         rows.append(row)
     gc.collect()
