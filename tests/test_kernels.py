@@ -327,3 +327,36 @@ def test_each_model_owns_its_kernels_object():
     b = xpnet.MultiLayerNet(3, [4], 2, random_state=0)
     assert a.backend.ops is not b.backend.ops
     assert isinstance(a.backend.ops, NumpyBackend)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_rows_kernels_are_the_array_api_reference(dtype, monkeypatch):
+    """add_rows, sum_rows and relu_grad: the compiled passes (they really run on a big batch)
+    give exactly what the Array API reference of the generic Backend gives, NaN, infinities
+    and signed zeros included, into ``out`` views too; odd inputs take NumPy's path."""
+    b, ref = NumpyBackend(dtype=dtype), Backend(b_xp := get_backend("numpy").xp, dtype=dtype)
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=10, size=(128, 96)).astype(dtype)  # 12288 >= the threshold
+    z.flat[:len(EDGE)] = EDGE
+    bias, d = rng.normal(size=96).astype(dtype), rng.normal(size=z.shape).astype(dtype)
+    calls = {name: _counting(monkeypatch, name) for name in ("add_rows", "column_sums",
+                                                            "relu_grad")}
+
+    def same(got, want):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
+                                      want.view(f"u{want.itemsize}"))
+
+    same(b.add_rows(z.copy(), bias), ref.add_rows(z.copy(), bias))
+    same(b.sum_rows(z), ref.sum_rows(z))
+    flat = np.zeros(100, dtype=dtype)
+    assert b.sum_rows(z, out=flat[2:98]) is not None and not flat[:2].any()
+    same(flat[2:98], ref.sum_rows(z))
+    same(b.relu_grad(z, d), ref.relu_grad(z, d))
+    assert [len(c) for c in calls.values()] == [1, 2, 1]  # the compiled passes ran
+    # small, broadcast or mixed inputs: NumPy's own operations, the same results
+    same(b.add_rows(z[:4].copy(), bias), ref.add_rows(z[:4].copy(), bias))
+    same(b.sum_rows(z[:, ::2]), ref.sum_rows(z[:, ::2]))
+    same(b.relu_grad(z, d[:1]), ref.relu_grad(z, d[:1]))
+    assert b_xp is b.xp

@@ -350,6 +350,16 @@ class Backend:
         """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
         return _into(self.xp.sum(a, axis=0), out)
 
+    def add_rows(self, z: Any, b: Any) -> Any:
+        """z + b, a bias ``b`` added to every row of the 2-d ``z``, in place: ``z`` is a fresh
+        product that nothing else holds (a Dense layer's ``x @ W``).  Returns ``z``."""
+        z += b
+        return z
+
+    def relu_grad(self, y: Any, dout: Any) -> Any:
+        """ReLU's backward from its output ``y``: ``dout`` where y > 0, else 0."""
+        return self.xp.where(y > 0.0, dout, 0.0)
+
 
 def _from_spec(spec: str, dtype: str, seed: int) -> Backend:
     from . import get_backend  # noqa: PLC0415 - the table of classes imports this module

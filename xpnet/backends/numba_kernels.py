@@ -21,8 +21,8 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar",
-           "softmax_cross_entropy"]
+__all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar", "add_rows",
+           "column_sums", "relu_grad", "softmax_cross_entropy"]
 
 AVAILABLE = False
 REASON = ""
@@ -83,6 +83,36 @@ def where_scalar(cond: Any, x: Any, s: Any, out: Any) -> None:  # pragma: no cov
     """out = where(cond, x, s) on 1-d contiguous arrays (``cond`` boolean)."""
     for i in range(x.shape[0]):
         out[i] = x[i] if cond[i] else s
+
+
+@_compiled
+def add_rows(z: Any, b: Any) -> None:  # pragma: no cover - runs compiled
+    """z += b in place, for a 2-d C-contiguous ``z`` and 1-d ``b`` (a bias added to every
+    row): one pass, where NumPy's broadcasting add takes ~5 us for 128 x 256 float32."""
+    n, d = z.shape
+    for i in range(n):
+        for j in range(d):
+            z[i, j] += b[j]
+
+
+@_compiled
+def column_sums(a: Any, out: Any) -> None:  # pragma: no cover - runs compiled
+    """out = a.sum(axis=0) for a 2-d C-contiguous ``a``, adding the rows in order (what NumPy's
+    reduction over axis 0 does, so the results are the same)."""
+    n, d = a.shape
+    for j in range(d):
+        out[j] = a[0, j]
+    for i in range(1, n):
+        for j in range(d):
+            out[j] += a[i, j]
+
+
+@_compiled
+def relu_grad(y: Any, dout: Any, out: Any) -> None:  # pragma: no cover - runs compiled
+    """out = where(y > 0, dout, 0) on 1-d contiguous arrays: ReLU's backward from its output
+    ``y``, one pass without the boolean temporary ``y > 0``."""
+    for i in range(y.shape[0]):
+        out[i] = dout[i] if y[i] > 0 else 0
 
 
 @_compiled

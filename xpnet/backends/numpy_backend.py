@@ -75,6 +75,7 @@ class NumpyBackend(Backend):
             raise ValueError(f"backend={self._asked(device)!r}: NumPy runs on the CPU only; "
                              f"use backend='numpy'")
         self._local = threading.local()  # Adam's scratch buffers, one pair per thread
+        self._adam_flat: tuple[Any, ...] = ()  # the last buffers the compiled Adam took
         if not _numba_wanted():
             self.softmax_cross_entropy = None  # the Array API reference runs
         return xp or _namespace(), None
@@ -98,17 +99,57 @@ class NumpyBackend(Backend):
         return np.matmul(a, b, out=out)
 
     def sum_rows(self, a: Any, out: Any = None) -> Any:
+        """Column sums in one compiled pass over the rows (NumPy's reduction over axis 0
+        takes ~6 us for 128 x 256 float32, the loop ~2 us; the same additions in the same
+        order), else NumPy's reduce."""
+        loops = _compiled(a, self.ELEMENTWISE_MIN_SIZE)
+        if loops is not None and a.ndim == 2 and (out is None or (
+                type(out) is np.ndarray and out.shape == (a.shape[1],)
+                and out.dtype == a.dtype and out.flags.c_contiguous)):
+            out = np.empty(a.shape[1], dtype=a.dtype) if out is None else out
+            loops.column_sums(a, out)
+            return out
         return np.add.reduce(a, axis=0, out=out)  # np.sum's work without its argument handling
+
+    def add_rows(self, z: Any, b: Any) -> Any:
+        """z += b in one compiled pass (NumPy's broadcasting add: ~5 us for 128 x 256)."""
+        loops = _compiled(z, self.ELEMENTWISE_MIN_SIZE)
+        if loops is not None and z.ndim == 2 and type(b) is np.ndarray \
+                and b.shape == (z.shape[1],) and b.dtype == z.dtype:
+            loops.add_rows(z, b)
+        else:
+            z += b
+        return z
+
+    def relu_grad(self, y: Any, dout: Any) -> Any:
+        """where(y > 0, dout, 0) in one compiled pass, without the boolean temporary."""
+        loops = _compiled(y, self.ELEMENTWISE_MIN_SIZE)
+        if loops is not None and type(dout) is np.ndarray and dout.shape == y.shape \
+                and dout.dtype == y.dtype and dout.flags.c_contiguous:
+            out = np.empty_like(y)
+            loops.relu_grad(y.reshape(-1), dout.reshape(-1), out.reshape(-1))
+            return out
+        return np.where(y > 0.0, dout, y.dtype.type(0))
 
     def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
              eps_t: float) -> None:
         """Adam's step in place (``xpnet.nn.optimizers.Adam`` is the formula): one compiled
         pass over a big contiguous buffer, else twelve in-place ufuncs on two scratch buffers
         (any layout or dtype mix, the same operations in the same order)."""
-        loops = _compiled(p, self.COMPILED_MIN_SIZE)
-        if loops is not None and all(a.flags.c_contiguous and a.dtype == p.dtype
-                                     for a in (g, m, v)):
+        last = self._adam_flat
+        if last and last[0] is p and last[1] is g and last[2] is m and last[3] is v:
+            # training's flat buffers again: checked when they first came
             s = p.dtype.type  # scalars in the arrays' dtype: float32 math stays float32
+            _loops().adam(p, g, m, v, s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t),
+                          s(eps_t))
+            return
+        loops = _compiled(p, self.COMPILED_MIN_SIZE)
+        if loops is not None and all(type(a) is np.ndarray and a.flags.c_contiguous
+                                     and a.dtype == p.dtype and a.shape == p.shape
+                                     for a in (g, m, v)):
+            if p.ndim == 1:  # checked once: the same four buffers come back every step
+                self._adam_flat = (p, g, m, v)
+            s = p.dtype.type
             loops.adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                        s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t), s(eps_t))
             return

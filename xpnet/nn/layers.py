@@ -110,9 +110,8 @@ class Dense(Layer):
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.x = x
-        z = x @ self.params[self.w_key]
-        z += self.params[self.b_key]  # in place on the fresh product: one array, not two
-        return z
+        # the bias goes in place onto the fresh product: one array, not two
+        return self.ops.add_rows(x @ self.params[self.w_key], self.params[self.b_key])
 
     def backward(self, dout: Any) -> Any:
         ops, buf = self.ops, self.grad_buffers
@@ -153,9 +152,13 @@ class Activation(Layer):
 
     label = "Activation_function"
 
-    def __init__(self, xp: Any = None) -> None:
+    def __init__(self, xp: Any = None, ops: Backend | None = None) -> None:
         super().__init__()
-        self.xp, self.out = xp, None
+        self.xp, self.ops, self.out = xp, ops, None
+
+    @classmethod
+    def build(cls, net: Any, keys: dict[str, str], first: bool, **args: Any) -> Activation:
+        return cls(net.xp, net.backend.ops)
 
 
 class ReLU(Activation):
@@ -168,7 +171,9 @@ class ReLU(Activation):
         return self.out
 
     def backward(self, dout: Any) -> Any:
-        return self.xp.where(self.out > 0.0, dout, 0.0)
+        if self.ops is None:  # a layer of its own (the book's Relu()): from its first input
+            self.ops = backend_of(self.out)
+        return self.ops.relu_grad(self.out, dout)
 
 
 Relu = ReLU

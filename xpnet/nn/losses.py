@@ -49,11 +49,12 @@ class SoftmaxCrossEntropy(Loss):
         super().__init__(xp, ops)
         self.residual = self._classes = None
         self.fused = None if ops is None else ops.softmax_cross_entropy
+        self._label_dtypes: dict[Any, bool] = {}  # dtype -> integral? (asked once per dtype)
 
     def forward(self, z: Any, t: Any) -> Any:
         xp = self.xp = self.xp or namespace_of(z)
         n = z.shape[0]
-        if self.fused is not None and t.ndim == 1 and xp.isdtype(t.dtype, "integral"):
+        if self.fused is not None and t.ndim == 1 and self._integral(t.dtype):
             total, self.residual = self.fused(z, t)
             return total / n
         shifted = z - xp.max(z, axis=1, keepdims=True)
@@ -73,6 +74,12 @@ class SoftmaxCrossEntropy(Loss):
 
     def backward(self, dout: Any = 1.0) -> Any:
         return self.residual * (dout / self.residual.shape[0])
+
+    def _integral(self, dtype: Any) -> bool:
+        known = self._label_dtypes.get(dtype)
+        if known is None:
+            known = self._label_dtypes[dtype] = self.xp.isdtype(dtype, "integral")
+        return known
 
 
 SoftmaxWithLoss = SoftmaxCrossEntropy

@@ -254,7 +254,8 @@ class Network(Saveable):
 
     def forward_loss(self, x: Any, t: Any, train: bool = False) -> Any:
         """The mean loss plus penalty as a 0-d device array (no host sync)."""
-        return self.last_layer.forward(self.forward(x, train), t) + self.penalty()
+        loss = self.last_layer.forward(self.forward(x, train), t)
+        return loss + self.penalty() if self.l1 or self.weight_decay_lambda else loss
 
     def backward(self) -> dict[str, Any]:
         """Backpropagate the last ``forward_loss`` into ``grad_flat``; returns its views by key
