@@ -299,6 +299,28 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype, monkeypatch):
     assert np.isnan(fused.forward(z, t)) and np.isnan(plain.forward(z, t))
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_softmax_is_the_array_api_softmax(dtype, monkeypatch):
+    """The compiled row-wise softmax (predict_proba's) equals the Array API formula to rounding:
+    big logits without overflow, ties, NaN rows; small logits take NumPy's path."""
+    from xpnet.losses import softmax
+
+    rng = np.random.default_rng(5)
+    z = (rng.normal(size=(300, 10)) * 30).astype(dtype)
+    z[0], z[1, 3], z[2, 4] = 1e4, -1e4, np.nan
+    b = get_backend("numpy", dtype=dtype)
+    calls = _counting(monkeypatch, "softmax_rows")
+    tol = 2e-6 if dtype == "float32" else 1e-13
+    got, want = softmax(b.xp, z, b.ops), softmax(b.xp, z)
+    assert calls == [z.size] and got.dtype == want.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert np.isnan(got[2]).all() and np.isnan(want[2]).all()
+    for small in (z[3:5], z[5:6]):
+        np.testing.assert_allclose(softmax(b.xp, small, b.ops), softmax(b.xp, small), rtol=tol)
+    assert calls == [z.size]
+
+
 def test_fast_sum_and_max_are_numpys(rng):
     """The namespace's sum/max shortcuts return what np.sum/np.max return (values, dtypes,
     shapes, keepdims, all-axis scalars); integer and bool input keep the compat rules."""

@@ -115,11 +115,11 @@ class Backend:
         dtype: the float dtype of parameters and activations (an ``xp`` dtype object).
         dtype_name: "float32" or "float64".
         seed: the integer the generators were seeded with.
-        adam, softmax_cross_entropy, conv2d, conv2d_backward: the fused kernels, chosen when
-            the backend is built: a callable that computes what the Array API reference
-            computes (``Adam.step`` in ``xpnet.nn.optimizers``, ``SoftmaxCrossEntropy.forward``
-            in ``xpnet.nn.losses``, ``Convolution`` in ``xpnet.nn.conv``), or None, and the
-            reference runs.
+        adam, softmax_cross_entropy, softmax, conv2d, conv2d_backward: the fused kernels,
+            chosen when the backend is built: a callable that computes what the Array API
+            reference computes (``Adam.step`` in ``xpnet.nn.optimizers``,
+            ``SoftmaxCrossEntropy.forward`` and ``softmax`` in ``xpnet.nn.losses``,
+            ``Convolution`` in ``xpnet.nn.conv``), or None, and the reference runs.
 
     Example:
         >>> import array_api_strict
@@ -133,6 +133,7 @@ class Backend:
     kernels = "array-api"
     adam: Callable[..., None] | None = None
     softmax_cross_entropy: Callable[[Any, Any], tuple[Any, Any]] | None = None
+    softmax: Callable[[Any], Any] | None = None
     conv2d: Callable[..., Any] | None = None
     conv2d_backward: Callable[..., tuple[Any, Any, Any]] | None = None
 

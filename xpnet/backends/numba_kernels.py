@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 __all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "where_scalar", "add_rows",
-           "column_sums", "relu_grad", "softmax_cross_entropy"]
+           "column_sums", "relu_grad", "softmax_rows", "softmax_cross_entropy"]
 
 AVAILABLE = False
 REASON = ""
@@ -116,6 +116,33 @@ def relu_grad(y: Any, dout: Any, out: Any) -> None:  # pragma: no cover - runs c
 
 
 @_compiled
+def _softmax_row(z: Any, i: int, out: Any) -> tuple[Any, float]:  # pragma: no cover
+    """out[i] = softmax(z[i]) = exp(z[i] - top) / s; returns (top, s): the row's maximum
+    (NaN if the row has one) and the sum of the shifted exponentials."""
+    c = z.shape[1]
+    top = z[i, 0]
+    for j in range(1, c):
+        if z[i, j] > top or z[i, j] != z[i, j]:
+            top = z[i, j]
+    s = math.exp(z[i, 0] - top)
+    out[i, 0] = s
+    for j in range(1, c):
+        e = math.exp(z[i, j] - top)
+        out[i, j] = e
+        s += e
+    for j in range(c):
+        out[i, j] /= s
+    return top, s
+
+
+@_compiled
+def softmax_rows(z: Any, out: Any) -> None:  # pragma: no cover - runs compiled
+    """out = softmax(z) row by row, for 2-d logits (``xpnet.nn.losses.softmax``)."""
+    for i in range(z.shape[0]):
+        _softmax_row(z, i, out)
+
+
+@_compiled
 def softmax_cross_entropy(z: Any, t: Any, residual: Any) -> float:  # pragma: no cover
     """Softmax cross-entropy of 2-d logits ``z`` against integer labels ``t``, row by row:
     p = exp(z - max) / sum(exp(z - max)), residual = p - onehot(t); returns the SUM over rows
@@ -124,19 +151,8 @@ def softmax_cross_entropy(z: Any, t: Any, residual: Any) -> float:  # pragma: no
     n, c = z.shape
     total = 0.0
     for i in range(n):
-        top = z[i, 0]
-        for j in range(1, c):
-            if z[i, j] > top or z[i, j] != z[i, j]:
-                top = z[i, j]
-        s = math.exp(z[i, 0] - top)
-        residual[i, 0] = s
-        for j in range(1, c):
-            e = math.exp(z[i, j] - top)
-            residual[i, j] = e
-            s += e
+        top, s = _softmax_row(z, i, residual)
         label = t[i]
-        for j in range(c):
-            residual[i, j] /= s
         if 0 <= label < c:
             total -= float(z[i, label] - top - math.log(s))
             residual[i, label] -= 1.0

@@ -77,7 +77,7 @@ class NumpyBackend(Backend):
         self._local = threading.local()  # Adam's scratch buffers, one pair per thread
         self._adam_flat: tuple[Any, ...] = ()  # the last buffers the compiled Adam took
         if not _numba_wanted():
-            self.softmax_cross_entropy = None  # the Array API reference runs
+            self.softmax_cross_entropy = self.softmax = None  # the Array API reference runs
         return xp or _namespace(), None
 
     @property
@@ -190,6 +190,18 @@ class NumpyBackend(Backend):
         residual = np.empty_like(z)
         total = _loops().softmax_cross_entropy(z, t, residual)
         return np.asarray(total, dtype=z.dtype), residual
+
+    def softmax(self, z: Any) -> Any:  # type: ignore[override]
+        """Row-wise softmax of 2-d float logits (``xpnet.nn.losses.softmax`` is the formula),
+        one compiled pass per row from ``LOSS_MIN_SIZE`` logits: NumPy's reductions along
+        short rows take ~1 ms for 10,000 x 10, the loop ~0.2 ms."""
+        if z.ndim != 2 or z.dtype not in _FLOATS or z.size < self.LOSS_MIN_SIZE:
+            e = np.exp(z - np.maximum.reduce(z, axis=-1, keepdims=True))
+            return e / np.add.reduce(e, axis=-1, keepdims=True)
+        z = np.ascontiguousarray(z)
+        out = np.empty_like(z)
+        _loops().softmax_rows(z, out)
+        return out
 
     def conv2d(self, x: Any, w: Any, b: Any, stride: int, pad: int) -> Any:
         """``xpnet.nn.conv.Convolution``'s forward (im2col there is the reference): im2col as

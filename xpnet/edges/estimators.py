@@ -82,10 +82,10 @@ from ..backends.validation import check_features, check_hidden_sizes, check_leng
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
 from ..nn.losses import softmax
-from ..nn.network import MultiLayerNetExtend, Network
+from ..nn.network import MultiLayerNetExtend, Network, chunk_bounds
 from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..nn.state import Saveable, describe, rebuild
-from ..nn.trainer import EVAL_CHUNK, History, Trainer
+from ..nn.trainer import History, Trainer
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ACTIVATIONS", "SOLVERS"]
 
@@ -361,14 +361,13 @@ class _BaseMLP(Saveable, BaseEstimator):
         return self.network_.backend.to_numpy(z).astype(host_dtype, copy=False)
 
     def _scores(self, x: Any) -> Any:
-        """Network outputs in eval mode, in chunks of EVAL_CHUNK rows."""
+        """Network outputs in eval mode, in nearly equal chunks of at most the network's
+        ``eval_chunk`` rows."""
         net = self.network_
-        n = x.shape[0]
-        if n <= EVAL_CHUNK:
+        bounds = chunk_bounds(x.shape[0], net.eval_chunk)
+        if len(bounds) == 1:
             return net.forward(x, False)
-        parts = [net.forward(x[i:min(i + EVAL_CHUNK, n), ...], False)
-                 for i in range(0, n, EVAL_CHUNK)]
-        return net.xp.concat(parts, axis=0)
+        return net.xp.concat([net.forward(x[a:b, ...], False) for a, b in bounds], axis=0)
 
     # ------------------------------------------------------------------ training
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
@@ -831,7 +830,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
         x, host_dtype = self._predict_input(X)
-        return self._out(softmax(self.network_.xp, self._scores(x)), host_dtype)
+        net = self.network_
+        return self._out(softmax(net.xp, self._scores(x), net.backend.ops), host_dtype)
 
     def predict_log_proba(self, X: Any) -> Any:
         """Logarithm of :meth:`predict_proba`."""

@@ -17,8 +17,11 @@ __all__ = ["Loss", "SoftmaxCrossEntropy", "SoftmaxWithLoss", "BinaryCrossEntropy
            "penalty", "penalty_grad"]
 
 
-def softmax(xp: Any, z: Any) -> Any:
-    """Row-wise softmax, shifted by the row max so exp never overflows."""
+def softmax(xp: Any, z: Any, ops: Any = None) -> Any:
+    """Row-wise softmax, shifted by the row max so exp never overflows; ``ops.softmax`` (a
+    backend's kernel, or None) computes the same in one fused pass."""
+    if ops is not None and ops.softmax is not None:
+        return ops.softmax(z)
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
 
