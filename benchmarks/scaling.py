@@ -26,6 +26,7 @@ is the median run's time per step.
 
 Usage: python benchmarks/scaling.py [--widths 64,256,1024,4096] [--batches 1,8,32,128,1024]
        [--repeats 3] [--target-s 0.3] [--out DIR] [--name NAME] [--quick] [--quiet]
+       python benchmarks/scaling.py --render results/scaling-<cpu>.json  (reports again)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import json
 import math
 import shlex
 import statistics
@@ -290,7 +292,15 @@ def _cell(out: dict[str, Any], width: int, batch: int) -> dict[str, Any] | None:
     return next((c for c in out["cells"] if c["width"] == width and c["batch"] == batch), None)
 
 
+def spread(cell: dict[str, Any]) -> float | None:
+    """The largest (slowest run / fastest run) over the rows of a cell."""
+    values = [r["us_max"] / r["us_min"] for r in cell["rows"].values() if r["us_min"] > 0]
+    return max(values) if values else None
+
+
 def _get(cell: dict[str, Any] | None, path: tuple[str, ...]) -> float | None:
+    if cell is not None and path == ("spread",):
+        return spread(cell)
     value: Any = cell
     for key in path:
         if not isinstance(value, dict):
@@ -314,6 +324,8 @@ METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("xpnet's overhead over the GEMM floor: microseconds per step", ("xpnet_overhead_us",),
      ",.0f"),
     ("GEMM floor: GFLOP/s of the products", ("gemm_gflop_per_s",), ".1f"),
+    ("Run-to-run spread: the largest max / min of a row's timed runs in the cell (near 1: "
+     "steady; well above 1: the cell's numbers were disturbed)", ("spread",), ".2f"),
 )
 
 
@@ -466,13 +478,23 @@ def plot(out: dict[str, Any], path: Path) -> None:
     ax.grid(True, which="major", alpha=0.3)
     load = out["load"]
     load_start = (load.get("load_average_start") or [0.0])[0]
-    shared = (f" - machine shared with other work (load average {load_start} at the start), "
-              f"see the .md" if load_start > 1.2 or load["busy"] else "")
+    foreign = load.get("foreign_cores")
+    others = "" if foreign is None else f", other processes used {foreign:.2f} cores"
+    shared = (f"\nmachine shared with other work (load average {load_start} at the start"
+              f"{others}): see the .md" if load_start > 1.2 or load["busy"] else "")
     fig.suptitle(f"One training step of 784-W-W-10 (ReLU, Adam, float32), "
                  f"{out['machine']['cpu_model']}, median of {out['settings']['repeats']}"
                  f"{shared}", fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
+
+
+def write_reports(out: dict[str, Any], out_dir: Path) -> str:
+    """Write ``<stem>.md`` and ``<stem>.png`` of a result into ``out_dir``; returns the text."""
+    md = markdown(out)
+    (out_dir / f"{out['stem']}.md").write_text(md)
+    plot(out, out_dir / f"{out['stem']}.png")
+    return md
 
 
 # ------------------------------------------------------------------ CLI
@@ -520,8 +542,21 @@ def main(argv: list[str] | None = None) -> int:
                    f"{RESULTS})")
     p.add_argument("--name", default=None,
                    help="file stem after 'scaling-' (default: a slug of the CPU model)")
+    p.add_argument("--render", type=Path, default=None, metavar="JSON",
+                   help="only write the .md and .png of a recorded scaling-*.json again, "
+                        "beside it (no timing)")
+    p.add_argument("--note", action="append", default=[],
+                   help="a note for the record's Notes (repeatable; with --render it is added "
+                        "to the recorded JSON too)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.render is not None:
+        out = json.loads(args.render.read_text())
+        if args.note:
+            out["notes"] = [*out.get("notes", []), *args.note]
+            B.write_json(out, args.render)
+        write_reports(out, args.render.parent)
+        return 0
     defaults = QUICK if args.quick else {"widths": WIDTHS, "batches": BATCHES, "repeats": 3,
                                          "target_s": 0.3}
     widths = args.widths or defaults["widths"]
@@ -539,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     load = MachineLoad()
     started = dt.datetime.now(dt.timezone.utc)
     log(f"load average at the start: {load.load_start}")
-    notes: list[str] = []
+    notes: list[str] = list(args.note)
     cells = [measure_cell(w, b, repeats, target_s, args.seed, notes, log)
              for w in widths for b in batches]
     machine = machine_info()
@@ -566,9 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average at the end: {out['load']['load_average_end']}")
     out_dir.mkdir(parents=True, exist_ok=True)
     B.write_json(out, out_dir / f"{stem}.json")
-    md = markdown(out)
-    (out_dir / f"{stem}.md").write_text(md)
-    plot(out, out_dir / f"{stem}.png")
+    md = write_reports(out, out_dir)
     log(md)
     log(f"wrote {stem}.json, {stem}.md and {stem}.png in {out_dir}")
     return 0

@@ -47,3 +47,8 @@ def test_quick_grid_writes_json_markdown_and_png(tmp_path):
     md = (tmp_path / "scaling-test.md").read_text()
     assert "### xpnet / GEMM floor" in md and "| width \\ batch | 2 | 4 |" in md
     assert (tmp_path / "scaling-test.png").read_bytes()[:8] == PNG_MAGIC
+    # --render writes the reports again from the JSON alone, with an added note
+    (tmp_path / "scaling-test.md").unlink()
+    assert s.main(["--render", str(tmp_path / "scaling-test.json"), "--note", "re-read"]) == 0
+    assert "- re-read" in (tmp_path / "scaling-test.md").read_text()
+    assert json.loads((tmp_path / "scaling-test.json").read_text())["notes"][-1] == "re-read"
