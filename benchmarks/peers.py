@@ -10,7 +10,12 @@ network, batch size, optimizer, dtype and shuffling as xpnet's rows:
 - ``sklearn``: scikit-learn's ``MLPClassifier(solver="adam", alpha=0, tol=0, shuffle=True)``,
   one ``fit`` of N epochs per timed run;
 - ``numpy (hand-written)``: a plain NumPy loop (forward, backward and Adam per array, in
-  place); for ``seed-dual`` the seed's algorithm written plainly.
+  place); for ``seed-dual`` the seed's algorithm written plainly;
+- ``torch.compile``: the native PyTorch loop with the model wrapped in ``torch.compile``
+  (default mode, default inductor backend); compilation happens in the cold first epoch;
+- ``jax.jit + optax``: the same MLP in JAX, ``optax.adam``, one jitted train step per
+  mini-batch (the batch's rows gathered inside the step from a per-epoch
+  ``jax.random.permutation``), ``block_until_ready`` before every clock read.
 
 :data:`PEERS` holds their factories for ``xpnet.tools.bench.bench(extra=PEERS)``; a peer that
 cannot run here or has no such model skips itself with a note.  Run as a script it is
@@ -18,12 +23,15 @@ cannot run here or has no such model skips itself with a note.  Run as a script 
 
     python benchmarks/peers.py --workload large-mlp --backends cupy,torch:cuda,numpy --json r.json
 
-(every option of ``xpnet bench``); ``run_cpu.py`` and ``run_gpu.py`` use it.
+(every option of ``xpnet bench``); ``run_cpu.py`` and ``run_gpu.py`` use it.  The compiled
+peers (:data:`COMPILED_PEERS`: torch.compile, JAX) are not in :data:`PEERS`; ``run_cpu.py``
+adds them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -34,8 +42,9 @@ import numpy as np
 from xpnet.backends import get_backend
 from xpnet.tools import bench as B
 
-__all__ = ["TorchNative", "Sklearn", "NumpyLoopMLP", "NumpyLoopDual", "torch_native",
-           "sklearn", "numpy_loop", "PEERS", "main"]
+__all__ = ["TorchNative", "TorchCompiled", "JaxOptax", "Sklearn", "NumpyLoopMLP",
+           "NumpyLoopDual", "torch_native", "torch_compiled", "jax_optax", "sklearn",
+           "numpy_loop", "PEERS", "COMPILED_PEERS", "main"]
 
 
 class TorchNative(B.Contender):
@@ -86,6 +95,100 @@ class TorchNative(B.Contender):
                 opt.step()
                 loss_sum += loss.detach() * xb.shape[0]
             self.last_loss = float(loss_sum) / n  # one host sync per epoch, like the Trainer
+
+
+class TorchCompiled(TorchNative):
+    """The native PyTorch loop with ``model = torch.compile(model)`` (default mode).
+
+    Compilation (and the recompilation for the epoch's smaller last batch, with dynamic
+    shapes) happens in the cold first epoch, which the harness times on its own and keeps out
+    of the median.  ``compile_backend`` is ``torch.compile``'s ``backend`` ("inductor", its
+    default; the smoke test uses "eager", which only traces).
+    """
+
+    impl = "torch.compile"
+
+    def __init__(self, workload: B.Workload, dtype: str, seed: int, device: str,
+                 compile_backend: str = "inductor") -> None:
+        super().__init__(workload, dtype, seed, device)
+        self.compile_backend = compile_backend
+
+    def setup(self) -> None:
+        super().setup()
+        # the optimizer holds the same parameters: the compiled module wraps the model
+        self.model = self.torch.compile(self.model, backend=self.compile_backend)
+
+
+class JaxOptax(B.Contender):
+    """The same MLP in JAX: He-initialized weights, ``optax.adam(lr)``, softmax cross-entropy
+    (``optax.softmax_cross_entropy_with_integer_labels``), one ``jax.jit`` train step per
+    mini-batch that gathers its rows from the device data through a per-epoch
+    ``jax.random.permutation`` and adds its loss to an on-device sum (read once per epoch).
+    ``sync`` is ``jax.block_until_ready`` of the parameters and the optimizer state."""
+
+    impl = "jax.jit + optax"
+
+    def __init__(self, workload: B.Workload, dtype: str, seed: int) -> None:
+        super().__init__(workload, dtype, seed)  # host NumPy: memory probe (VmHWM)
+        import jax  # noqa: PLC0415 - only where this peer runs
+        import optax  # noqa: PLC0415
+
+        self.jax, self.optax = jax, optax
+        if dtype == "float64" and not jax.config.read("jax_enable_x64"):
+            jax.config.update("jax_enable_x64", True)
+        self.backend_label = "jax"
+        self.device_label = jax.devices()[0].platform
+        self.threads = f"XLA ({os.cpu_count()} cores)"
+
+    def setup(self) -> None:
+        jax, optax, s, dt = self.jax, self.optax, self.w.sizes, np.dtype(self.dtype)
+        jnp = jax.numpy
+        key = jax.random.PRNGKey(self.seed)
+        params = []
+        for i in range(len(s) - 1):
+            key, sub = jax.random.split(key)
+            params.append((jax.random.normal(sub, (s[i], s[i + 1]), dt) * math.sqrt(2.0 / s[i]),
+                           jnp.zeros((s[i + 1],), dt)))
+        opt = optax.adam(B.LEARNING_RATE)
+        self.params, self.opt_state = params, opt.init(params)
+        self.x = jax.device_put(np.ascontiguousarray(self.w.x, dtype=dt))
+        self.y = jax.device_put(np.asarray(self.w.y, dtype=np.int32))
+        self.key = key
+
+        def loss_of(params: Any, xb: Any, yb: Any) -> Any:
+            h = xb
+            for i, (w, b) in enumerate(params):
+                h = h @ w + b
+                if i < len(params) - 1:
+                    h = jax.nn.relu(h)
+            return optax.softmax_cross_entropy_with_integer_labels(h, yb).mean()
+
+        def step(params: Any, opt_state: Any, loss_sum: Any, x: Any, y: Any, order: Any,
+                 start: Any, size: int) -> tuple[Any, Any, Any]:
+            idx = jax.lax.dynamic_slice_in_dim(order, start, size)
+            xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+            loss, grads = jax.value_and_grad(loss_of)(params, xb, yb)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, loss_sum + loss * size
+
+        self.step = jax.jit(step, static_argnums=(7,), donate_argnums=(0, 1, 2))
+
+    def run(self, epochs: int) -> None:
+        jax, n, bs = self.jax, self.w.samples, self.w.batch_size
+        params, opt_state, step = self.params, self.opt_state, self.step
+        for _ in range(epochs):
+            self.key, sub = jax.random.split(self.key)
+            order = jax.random.permutation(sub, n)
+            loss_sum = jax.numpy.zeros((), dtype=self.dtype)
+            for start in range(0, n, bs):
+                params, opt_state, loss_sum = step(params, opt_state, loss_sum, self.x, self.y,
+                                                   order, start, min(bs, n - start))
+            self.params, self.opt_state = params, opt_state
+            self.last_loss = float(loss_sum) / n  # one host sync per epoch, like the Trainer
+
+    def sync(self) -> None:
+        if hasattr(self, "params"):
+            self.jax.block_until_ready((self.params, self.opt_state))
 
 
 class Sklearn(B.Contender):
@@ -262,6 +365,31 @@ def torch_native(device: str) -> Factory:
     return make
 
 
+def torch_compiled(device: str = "cpu") -> Factory:
+    """The factory of the torch.compile row on ``device``."""
+    def make(w: B.Workload, dtype: str, seed: int) -> B.Contender:
+        impl = f"{TorchCompiled.impl}{'' if device == 'cpu' else ' ' + device}"
+        _mlp_only(impl, w)
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            raise B.SkipRow(f"{impl}: skipped (PyTorch is not installed)") from None
+        if device != "cpu" and not torch.cuda.is_available():
+            raise B.SkipRow(f"{impl}: skipped (no CUDA GPU visible to PyTorch)")
+        return TorchCompiled(w, dtype, seed, device)
+    return make
+
+
+def jax_optax(w: B.Workload, dtype: str, seed: int) -> B.Contender:
+    """The JAX row (jit + optax; MLP workloads)."""
+    _mlp_only(JaxOptax.impl, w)
+    try:
+        return JaxOptax(w, dtype, seed)
+    except ImportError as err:
+        raise B.SkipRow(f"{JaxOptax.impl}: skipped ({err}; pip install 'jax[cpu]' "
+                        f"optax)") from None
+
+
 def sklearn(w: B.Workload, dtype: str, seed: int) -> B.Contender:
     """The scikit-learn row (MLP workloads)."""
     _mlp_only(Sklearn.impl, w)
@@ -275,6 +403,8 @@ def numpy_loop(w: B.Workload, dtype: str, seed: int) -> B.Contender:
 
 #: every peer, in the order of the table
 PEERS: tuple[Factory, ...] = (torch_native("cpu"), torch_native("cuda"), sklearn, numpy_loop)
+#: the compiled peers on the CPU (run_cpu.py): torch.compile and JAX jit + optax
+COMPILED_PEERS: tuple[Factory, ...] = (torch_compiled("cpu"), jax_optax)
 
 
 def main(argv: list[str] | None = None) -> int:
