@@ -11,6 +11,7 @@ from typing import Any
 from xpnet.tools.machine import load_average
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parents[1]
 
 
 def _proc_stat_busy() -> tuple[float, float] | None:
@@ -66,6 +67,22 @@ class MachineLoad:
         else:
             out["busy"] = (self.load_start or [0.0])[0] > 0.5
         return out
+
+
+def code_state() -> dict[str, Any]:
+    """The git commit of the checkout and its uncommitted files under xpnet/ (the code timed;
+    None where git cannot tell)."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status, commit = git("status", "--porcelain", "--", "xpnet"), git("rev-parse", "HEAD")
+    return {"commit": commit and commit.strip(),
+            "uncommitted_xpnet_files": None if status is None else
+            [line[3:] for line in status.splitlines() if line.strip()]}
 
 
 def top_processes(limit: int = 5, min_cpu: float = 5.0) -> list[dict[str, Any]]:

@@ -49,7 +49,15 @@ sys.path.insert(0, str(HERE))
 import cpu_sections as S  # noqa: E402
 import numpy as np  # noqa: E402
 import peers  # noqa: E402
-from _common import RESULTS, MachineLoad, fmt_s, load_note, ratio, row_of  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    MachineLoad,
+    code_state,
+    fmt_s,
+    load_note,
+    ratio,
+    row_of,
+)
 
 from xpnet.backends import BackendUnavailableError, get_backend  # noqa: E402
 from xpnet.tools import bench as B  # noqa: E402
@@ -294,6 +302,15 @@ def _parts(out: dict[str, Any]) -> dict[str, Any]:
     return {p: out[key] for p, key in PART_KEYS.items() if key in out}
 
 
+def _code_note(code: dict[str, Any] | None) -> str:
+    if not code or not code.get("commit"):
+        return "Code: git commit not recorded."
+    dirty = code.get("uncommitted_xpnet_files")
+    return (f"Code: commit {code['commit'][:12]}"
+            + (f", with uncommitted changes to {', '.join(dirty)}." if dirty else
+               ", no uncommitted changes under xpnet/."))
+
+
 def _markdown(out: dict[str, Any]) -> str:
     m, r, parts = out["machine"], out["ratios"], _parts(out)
     blas = m["blas"].get("numpy_build", {})
@@ -308,7 +325,7 @@ def _markdown(out: dict[str, Any]) -> str:
         f"JAX {v.get('jax', '-')} with optax {v.get('optax', '-')}, "
         f"scikit-learn {v.get('scikit-learn')}). xpnet's NumPy kernels: "
         f"{m.get('xpnet_numpy_kernels', 'not recorded')}. Parts run: "
-        f"{', '.join(f'({p})' for p in out['parts_run'])}.",
+        f"{', '.join(f'({p})' for p in out['parts_run'])}. {_code_note(out.get('code'))}",
         "",
         load_note(out["load"]),
         *(["", "On an oversubscribed machine the rows that use several threads per operation "
@@ -697,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": created,
         "command": command,
         "settings": cfg,
+        "code": code_state(),
         "parts_run": run,
         "machine": machine,
         "peer_versions": versions(("jax", "jaxlib", "optax")),
