@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.backends import Backend, NumpyBackend, backend_of, get_backend, namespace_of
+from xpnet.backends import (
+    Backend,
+    NumpyBackend,
+    backend_of,
+    get_backend,
+    namespace_of,
+    numpy_backend,
+)
 from xpnet.backends import numba_kernels as cpu_kernels
 from xpnet.layers import Dense, ReLU
 from xpnet.optimizers import Adam
@@ -288,13 +295,18 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype, monkeypatch):
     assert lf.dtype == lp.dtype == np.dtype(dtype) and lf.shape == ()
     np.testing.assert_allclose(lf, lp, rtol=tol)
     np.testing.assert_allclose(fused.backward(2.0), plain.backward(2.0), rtol=tol, atol=tol)
-    # one-hot targets take the Array API path; small logits NumPy's ufuncs (no numba start-up
-    # for toy models), with the same result
+    # one-hot targets take the Array API path; small logits NumPy's ufuncs while numba is not
+    # loaded (no numba start-up for toy models), and the kernel once it is: the same result
     onehot = np.eye(10, dtype=dtype)[t % 10]
     np.testing.assert_allclose(fused.forward(z, onehot), plain.forward(z, onehot), rtol=tol)
+    with monkeypatch.context() as m:
+        m.setattr(numpy_backend, "_kernels", None)  # as in a process that never loaded numba
+        np.testing.assert_allclose(fused.forward(z[:4], t[:4]), plain.forward(z[:4], t[:4]),
+                                   rtol=tol)
+    assert calls == [z.size]
     np.testing.assert_allclose(fused.forward(z[:4], t[:4]), plain.forward(z[:4], t[:4]),
                                rtol=tol)
-    assert calls == [z.size]
+    assert calls == [z.size, 40]
     z[7, 2] = np.nan  # NaN logits give a NaN loss, as in the Array API code
     assert np.isnan(fused.forward(z, t)) and np.isnan(plain.forward(z, t))
 
@@ -303,7 +315,8 @@ def test_fused_softmax_cross_entropy_is_the_array_api_loss(dtype, monkeypatch):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_softmax_is_the_array_api_softmax(dtype, monkeypatch):
     """The compiled row-wise softmax (predict_proba's) equals the Array API formula to rounding:
-    big logits without overflow, ties, NaN rows; small logits take NumPy's path."""
+    big logits without overflow, ties, NaN rows; small logits take NumPy's path until numba
+    is loaded."""
     from xpnet.losses import softmax
 
     rng = np.random.default_rng(5)
@@ -316,25 +329,29 @@ def test_fused_softmax_is_the_array_api_softmax(dtype, monkeypatch):
     assert calls == [z.size] and got.dtype == want.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     assert np.isnan(got[2]).all() and np.isnan(want[2]).all()
+    monkeypatch.setattr(numpy_backend, "_kernels", None)  # numba's start-up not paid yet
     for small in (z[3:5], z[5:6]):
         np.testing.assert_allclose(softmax(b.xp, small, b.ops), softmax(b.xp, small), rtol=tol)
     assert calls == [z.size]
 
 
 def test_fast_sum_and_max_are_numpys(rng):
-    """The namespace's sum/max shortcuts return what np.sum/np.max return (values, dtypes,
-    shapes, keepdims, all-axis scalars); integer and bool input keep the compat rules."""
+    """The namespace's sum/max/mean shortcuts return what np.sum/np.max/np.mean return
+    (values bit for bit, types, dtypes, shapes, keepdims, all-axis scalars); integer and bool
+    input and empty arrays keep the compat rules."""
     xp = get_backend("numpy").xp
     for dtype in ("float32", "float64"):
-        x = rng.normal(size=(37, 5)).astype(dtype)
-        for axis in (None, 0, 1, (0, 1)):
+        x = rng.normal(size=(37, 5, 3)).astype(dtype)
+        for axis in (None, 0, 1, (0, 1), (0, 2), -1):
             for keepdims in (False, True):
-                got = xp.sum(x, axis=axis, keepdims=keepdims)
-                want = np.sum(x, axis=axis, keepdims=keepdims)
-                assert np.asarray(got).dtype == want.dtype and np.shape(got) == np.shape(want)
-                np.testing.assert_array_equal(got, want)
-                np.testing.assert_array_equal(xp.max(x, axis=axis, keepdims=keepdims),
-                                              np.max(x, axis=axis, keepdims=keepdims))
+                for ours, numpys in ((xp.sum, np.sum), (xp.max, np.max), (xp.mean, np.mean)):
+                    got = ours(x, axis=axis, keepdims=keepdims)
+                    want = numpys(x, axis=axis, keepdims=keepdims)
+                    assert type(got) is type(want) and got.dtype == want.dtype
+                    assert np.shape(got) == np.shape(want)
+                    np.testing.assert_array_equal(got, want)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(xp.mean(np.zeros(0, dtype="float32")))
     import array_api_compat.numpy as compat_np
 
     ints = np.arange(6, dtype=np.int8)
@@ -382,3 +399,29 @@ def test_compiled_rows_kernels_are_the_array_api_reference(dtype, monkeypatch):
     same(b.sum_rows(z[:, ::2]), ref.sum_rows(z[:, ::2]))
     same(b.relu_grad(z, d[:1]), ref.relu_grad(z, d[:1]))
     assert b_xp is b.xp
+
+
+@needs_numba
+def test_compiled_kernels_take_every_size_once_loaded_and_long_runs_load_them(monkeypatch):
+    """Before numba is loaded a small array takes NumPy's ufuncs (a toy model never pays the
+    start-up); a run of COMPILE_AFTER_STEPS steps or more loads the kernels, and from then on
+    every size takes them, with the same results."""
+    monkeypatch.setattr(numpy_backend, "_kernels", None)
+    b = NumpyBackend()
+    small = np.linspace(-1.0, 1.0, 12, dtype="float32").reshape(3, 4)
+    calls = _counting(monkeypatch, "relu_grad")
+    want = np.where(small > 0, small, 0.0)
+    np.testing.assert_array_equal(b.relu_grad(small, small), want)
+    b.expect_steps(NumpyBackend.COMPILE_AFTER_STEPS - 1)
+    np.testing.assert_array_equal(b.relu_grad(small, small), want)
+    assert calls == [] and numpy_backend._kernels is None
+    b.expect_steps(NumpyBackend.COMPILE_AFTER_STEPS)
+    assert numpy_backend._kernels is cpu_kernels
+    np.testing.assert_array_equal(b.relu_grad(small, small), want)
+    assert calls == [12]
+    x = np.eye(4, dtype="float32")  # a Trainer announces its run to the backend
+    seen = []
+    net = xpnet.MultiLayerNet(4, [8], 2, random_state=0)
+    monkeypatch.setattr(net.backend, "expect_steps", seen.append)
+    xpnet.Trainer(net, x, np.arange(4) % 2, epochs=3, mini_batch_size=2, verbose=False).train()
+    assert seen == [6]

@@ -277,6 +277,26 @@ class Backend:
         """A 0-d array (or scalar) as a Python float: one host sync."""
         return float(self.to_numpy(x))
 
+    def host_floats(self, scalars: list[Any], arrays: list[Any] = ()) -> list[float]:
+        """The values of ``scalars`` (0-d device arrays or Python numbers), then the elements
+        of the 1-d device ``arrays``, as Python floats rounded to the model's dtype, brought
+        to the host in ONE transfer (the Trainer's one sync per check).
+
+        Example:
+            >>> import array_api_strict
+            >>> b = Backend(array_api_strict, dtype="float32")
+            >>> b.host_floats([0.1, b.zeros(())], [b.zeros(2)])
+            [0.10000000149011612, 0.0, 0.0, 0.0]
+        """
+        xp = self.xp
+        parts = [xp.stack([xp.reshape(xp.asarray(v, dtype=self.dtype, device=self.device), ())
+                           for v in scalars]), *arrays]
+        return self.to_numpy(xp.concat(parts)).tolist()
+
+    def expect_steps(self, steps: int) -> None:
+        """A training run of ``steps`` steps begins (a backend may prepare kernels that pay off
+        over a long run; NumPy loads its compiled ones).  Nothing here."""
+
     def sync(self) -> None:
         """Wait for queued device work (before reading a clock); nothing to wait for here."""
 

@@ -24,15 +24,20 @@ from .base import Backend, namespace_copy
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@functools.cache
+_kernels: Any = None  # numba_kernels once imported: its start-up is paid, every size uses it
+
+
 def _loops() -> Any:
     """``xpnet.backends.numba_kernels``, imported on first use: a small model never pays numba's
-    start-up (~0.6 s once per process: import, cache load).  Its loops are compiled where numba
-    works (``AVAILABLE``), plain Python otherwise.  An import cut short (Ctrl-C) is not cached:
-    the next call imports again, from a clean slate (see ``numba_kernels``)."""
-    from . import numba_kernels  # noqa: PLC0415
+    start-up (~0.4 s once per process: import and cache load).  Its loops are compiled where
+    numba works (``AVAILABLE``), plain Python otherwise.  An import cut short (Ctrl-C) is not
+    kept: the next call imports again, from a clean slate (see ``numba_kernels``)."""
+    global _kernels
+    if _kernels is None:
+        from . import numba_kernels  # noqa: PLC0415
 
-    return numba_kernels
+        _kernels = numba_kernels
+    return _kernels
 
 
 @functools.cache
@@ -43,11 +48,15 @@ def _numba_wanted() -> bool:
     return not off and importlib.util.find_spec("numba") is not None
 
 
-def _compiled(x: Any, min_size: int) -> Any:
-    """The compiled loops for a float array ``x`` big enough to pay for them, else None."""
-    if type(x) is np.ndarray and x.size >= min_size and x.dtype in _FLOATS \
+def _compiled(x: Any, min_size: int, loaded_min_size: int = 0) -> Any:
+    """The compiled loops for a contiguous float array ``x``, else None: from ``min_size``
+    elements (where they pay for numba's start-up), or from ``loaded_min_size`` once that is
+    paid (where a call into the loops beats NumPy's: at every size for the kernels that
+    replace several NumPy calls)."""
+    least = min_size if _kernels is None else loaded_min_size
+    if type(x) is np.ndarray and x.size >= least and x.dtype in _FLOATS \
             and x.flags.c_contiguous and _loops().AVAILABLE:
-        return _loops()
+        return _kernels
     return None
 
 
@@ -63,12 +72,18 @@ class NumpyBackend(Backend):
     """
 
     name = "numpy"
-    #: arrays at least this long use the compiled kernels; below it NumPy is as quick
+    #: arrays at least this long load and use the compiled kernels (Adam; the row kernels);
+    #: once numba is loaded these take every size, while ``maximum``/``where`` with a scalar
+    #: keep ELEMENTWISE_MIN_SIZE: below it NumPy's own call is quicker than a call into numba
     COMPILED_MIN_SIZE = 1 << 16
     ELEMENTWISE_MIN_SIZE = 1 << 13
-    #: logits below this size take NumPy's ufuncs: as quick there, and a toy model never pays
-    #: numba's start-up (~0.6 s once per process: import and cache load)
+    #: logits below this size take NumPy's ufuncs (until numba is loaded): a toy model never
+    #: pays numba's start-up (~0.4 s once per process: import and cache load)
     LOSS_MIN_SIZE = 1 << 10
+    #: a training run of at least this many steps loads the compiled kernels for any model
+    #: size (:meth:`expect_steps`): at ~60 us saved per step of a 64-100-100-10 network at
+    #: batch 32 (150 -> 90 us), about where they pay for numba's start-up
+    COMPILE_AFTER_STEPS = 5000
 
     def _open(self, xp: Any, device: Any) -> tuple[Any, Any]:
         if device not in (None, "cpu"):
@@ -91,6 +106,21 @@ class NumpyBackend(Backend):
 
     def compute_key(self) -> str:
         return "numpy"
+
+    def host_floats(self, scalars: list[Any], arrays: list[Any] = ()) -> list[float]:
+        """On the host already: each value rounded to the dtype, without stacking them into
+        a device array first (~3 us a value through the Array API)."""
+        to = np.dtype(self.dtype).type
+        out = [float(to(v)) for v in scalars]
+        for a in arrays:
+            out += np.asarray(a, dtype=to).tolist()
+        return out
+
+    def expect_steps(self, steps: int) -> None:
+        """A run of ``steps`` training steps begins: from ``COMPILE_AFTER_STEPS`` the compiled
+        kernels are loaded now, and every array size uses them."""
+        if steps >= self.COMPILE_AFTER_STEPS and _numba_wanted():
+            _loops()
 
     def _from_host(self, arr: np.ndarray) -> Any:
         return arr
@@ -178,7 +208,8 @@ class NumpyBackend(Backend):
         if z.ndim != 2 or t.shape != (z.shape[0],) or t.dtype.kind not in "iu":
             raise ValueError(f"softmax_cross_entropy takes (N, C) logits and (N,) integer "
                              f"labels, not {z.shape} {z.dtype} and {t.shape} {t.dtype}")
-        if z.size < self.LOSS_MIN_SIZE:
+        loops = _compiled(z, self.LOSS_MIN_SIZE)
+        if loops is None:
             shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
             e = np.exp(shifted)
             s = np.add.reduce(e, axis=1, keepdims=True)
@@ -186,21 +217,20 @@ class NumpyBackend(Backend):
             rows = np.flatnonzero((t >= 0) & (t < z.shape[1]))  # other labels match no class
             residual[rows, t[rows]] -= 1.0
             return -np.add.reduce(shifted[rows, t[rows]] - np.log(s[rows, 0])), residual
-        z = np.ascontiguousarray(z)
         residual = np.empty_like(z)
-        total = _loops().softmax_cross_entropy(z, t, residual)
+        total = loops.softmax_cross_entropy(z, t, residual)
         return np.asarray(total, dtype=z.dtype), residual
 
     def softmax(self, z: Any) -> Any:  # type: ignore[override]
         """Row-wise softmax of 2-d float logits (``xpnet.nn.losses.softmax`` is the formula),
         one compiled pass per row from ``LOSS_MIN_SIZE`` logits: NumPy's reductions along
         short rows take ~1 ms for 10,000 x 10, the loop ~0.2 ms."""
-        if z.ndim != 2 or z.dtype not in _FLOATS or z.size < self.LOSS_MIN_SIZE:
+        loops = _compiled(z, self.LOSS_MIN_SIZE) if z.ndim == 2 else None
+        if loops is None:
             e = np.exp(z - np.maximum.reduce(z, axis=-1, keepdims=True))
             return e / np.add.reduce(e, axis=-1, keepdims=True)
-        z = np.ascontiguousarray(z)
         out = np.empty_like(z)
-        _loops().softmax_rows(z, out)
+        loops.softmax_rows(z, out)
         return out
 
     def conv2d(self, x: Any, w: Any, b: Any, stride: int, pad: int) -> Any:
@@ -272,8 +302,9 @@ def _namespace() -> Any:
       floor) run as one compiled pass on arrays big enough to pay for it: ``np.where`` with a
       scalar is ~15x slower than a plain loop (56 us vs 4 us for 128 x 256 float32).  NaN
       propagates through ``maximum`` as in NumPy; ties give the scalar, as in NumPy.
-    - ``sum`` and ``max`` of float arrays call their ufunc's ``reduce`` directly (what
-      ``np.sum``/``np.max`` end up calling, without ~2 us of argument handling per call).
+    - ``sum``, ``max`` and ``mean`` of float arrays call their ufunc's ``reduce`` directly
+      (what ``np.sum``/``np.max``/``np.mean`` end up calling, without 2-4 us of argument
+      handling per call).
     Anything else goes to the compat function.  Stateless: one per process.
     """
     xp = compat_numpy
@@ -283,7 +314,8 @@ def _namespace() -> Any:
         np.maximum.reduce
 
     def maximum(x1: Any, x2: Any) -> Any:
-        loops = _compiled(x1, big) if type(x2) in scalars else None
+        loops = (_compiled(x1, big, big) if type(x2) in scalars and type(x1) is ndarray
+                 and x1.size >= big else None)  # small arrays: straight to NumPy
         if loops is not None:
             out = np.empty_like(x1)
             loops.maximum_scalar(x1.reshape(-1), x1.dtype.type(x2), out.reshape(-1))
@@ -291,7 +323,8 @@ def _namespace() -> Any:
         return xp.maximum(x1, x2)
 
     def where(condition: Any, x1: Any, x2: Any) -> Any:
-        loops = _compiled(x1, big) if type(x2) in scalars else None
+        loops = (_compiled(x1, big, big) if type(x2) in scalars and type(x1) is ndarray
+                 and x1.size >= big else None)
         if (loops is not None and type(condition) is ndarray and condition.dtype == np.bool_
                 and condition.shape == x1.shape and condition.flags.c_contiguous):
             out = np.empty_like(x1)
@@ -310,5 +343,11 @@ def _namespace() -> Any:
             return max_reduce(x, axis=axis, keepdims=keepdims)
         return xp.max(x, axis=axis, keepdims=keepdims)
 
-    ns.maximum, ns.where, ns.sum, ns.max = maximum, where, sum, max
+    def mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        if type(x) is ndarray and x.dtype in _FLOATS and x.size:
+            total = add_reduce(x, axis=axis, keepdims=keepdims)
+            return total / (x.size // (total.size or 1))  # np.mean's division, in x's dtype
+        return xp.mean(x, axis=axis, keepdims=keepdims)
+
+    ns.maximum, ns.where, ns.sum, ns.max, ns.mean = maximum, where, sum, max, mean
     return ns

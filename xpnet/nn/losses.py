@@ -27,9 +27,9 @@ def softmax(xp: Any, z: Any, ops: Any = None) -> Any:
 
 
 def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
-    """Sum over elements of -[y log s(z) + (1 - y) log(1 - s(z))], computed stably as
-    max(z, 0) - z y + log(1 + exp(-|z|))."""
-    return xp.sum(xp.maximum(z, 0.0) - z * y + xp.log1p(xp.exp(-xp.abs(z))))
+    """Sum over elements of -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - z y, with
+    softplus(z) = log(1 + exp(z)) computed stably as ``logaddexp(z, 0)``."""
+    return xp.sum(xp.logaddexp(z, 0.0) - z * y)
 
 
 class Loss:
@@ -140,12 +140,11 @@ def penalty(xp: Any, w: Any, l1: float, l2: float) -> Any:
 
 def penalty_grad(xp: Any, w: Any, l1: float, l2: float) -> Any:
     """Gradient of :func:`penalty`: l1 * sign(w) + l2 * w (0.0 when both are zero)."""
-    grad = 0.0
+    if l1 and l2:
+        return l1 * xp.sign(w) + l2 * w
     if l1:
-        grad = l1 * xp.sign(w)
-    if l2:
-        grad = grad + l2 * w
-    return grad
+        return l1 * xp.sign(w)
+    return l2 * w if l2 else 0.0
 
 
 def _device(x: Any) -> Any:

@@ -112,20 +112,15 @@ class SingleLayer(Saveable):
         z = self.forpass(x)
         self._logits = z
         a = self.activation(z)
-        grads = dict(zip(self._param_names, self.backprop(x, a - y), strict=True))
-        if self.l1 or self.l2:
-            for name in self._weight_names:
-                grads[name] = grads[name] + penalty_grad(self.xp, getattr(self, name),
-                                                         self.l1, self.l2) / m
-        params = {}
-        for name in self._param_names:
+        sgd, penalized = self._sgd, self.l1 or self.l2
+        sgd.lr = self.lr
+        for name, grad in zip(self._param_names, self.backprop(x, a - y), strict=True):
             value = getattr(self, name)
+            if penalized and name in self._weight_names:  # the penalty's gradient, over m
+                grad = grad + penalty_grad(self.xp, value, self.l1 / m, self.l2 / m)
             if isinstance(value, (int, float)):  # the seeds' ``self.b2 = 0``: an array to step
-                value = self.backend.asarray(value) + self.xp.zeros_like(grads[name])
-            params[name] = value
-        self._sgd.lr = self.lr
-        self._sgd.update(params, grads)
-        for name, value in params.items():
+                value = self.backend.asarray(value) + self.xp.zeros_like(grad)
+            sgd.update({name: value}, {name: grad})
             setattr(self, name, value)
         return a
 
@@ -191,8 +186,9 @@ class SingleLayer(Saveable):
     def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
         """(validation loss with this epoch's penalty, accuracy) as 0-d device arrays."""
         xp, dtype = self.xp, self.backend.dtype
-        hit = xp.astype(self.forpass(x) > 0.0, dtype) == y
-        return self._val_loss(x, y, self._reg), xp.mean(xp.astype(hit, dtype))
+        z = self.forpass(x)  # once, for the loss and the accuracy
+        hit = xp.astype(z > 0.0, dtype) == y
+        return self._val_loss(x, y, self._reg, z), xp.mean(xp.astype(hit, dtype))
 
     def nonfinite_probe(self) -> Any:
         """0 while every learned array is finite, else NaN (a 0-d device array)."""
@@ -215,8 +211,8 @@ class SingleLayer(Saveable):
             setattr(self, name, value)
 
     # ------------------------------------------------------------------ validation loss
-    def _val_loss(self, x_val: Any, y_val: Any, reg: Any = None) -> Any:
-        z = self.forpass(x_val)
+    def _val_loss(self, x_val: Any, y_val: Any, reg: Any = None, z: Any = None) -> Any:
+        z = self.forpass(x_val) if z is None else z
         reg = self.reg_loss() if reg is None else reg
         return (binary_cross_entropy_from_logits(self.xp, z, y_val) + reg) / x_val.shape[0]
 

@@ -385,15 +385,11 @@ class Trainer:
         after a check goes back one check further: that check's weights made that loss (an
         epoch's loss is computed before its steps; with one step per epoch, entirely)."""
         net, history = self.network, self.history
-        backend = net.backend
-        xp = backend.xp
         queued = self._pending
         scalars = [v for record, _, _ in queued for v in record.values()]
         scalars.append(net.nonfinite_probe())
-        parts = [xp.stack([xp.reshape(xp.asarray(v, dtype=backend.dtype, device=backend.device),
-                                      ()) for v in scalars])]
-        parts += [losses for _, losses, _ in queued if losses is not None]
-        floats = backend.to_numpy(xp.concat(parts)).tolist()
+        floats = net.backend.host_floats(
+            scalars, [losses for _, losses, _ in queued if losses is not None])
         self._pending = []  # cleared once synced: an interrupted sync is committed again
         records, offset = [], 0
         for record, _, _ in queued:
@@ -445,6 +441,7 @@ class Trainer:
         bind = getattr(self.optimizer, "bind", None)
         if bind is not None:
             bind(net.backend)
+        net.backend.expect_steps(self.max_iter)
         self._good, self._previous = self._check(), None
 
     # ------------------------------------------------------------------ the loop
