@@ -304,7 +304,7 @@ def _namespace() -> Any:
       propagates through ``maximum`` as in NumPy; ties give the scalar, as in NumPy.
     - ``sum``, ``max`` and ``mean`` of float arrays call their ufunc's ``reduce`` directly
       (what ``np.sum``/``np.max``/``np.mean`` end up calling, without 2-4 us of argument
-      handling per call).
+      handling per call); ``astype`` on the CPU is the method call the compat one makes.
     Anything else goes to the compat function.  Stateless: one per process.
     """
     xp = compat_numpy
@@ -349,5 +349,11 @@ def _namespace() -> Any:
             return total / (x.size // (total.size or 1))  # np.mean's division, in x's dtype
         return xp.mean(x, axis=axis, keepdims=keepdims)
 
+    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        if device in (None, "cpu"):  # the compat function's device check, without its call
+            return x.astype(dtype, copy=copy)
+        return xp.astype(x, dtype, copy=copy, device=device)
+
     ns.maximum, ns.where, ns.sum, ns.max, ns.mean = maximum, where, sum, max, mean
+    ns.astype = astype
     return ns

@@ -94,8 +94,8 @@ class SingleLayer(Saveable):
 
     def backprop(self, x: Any, err: Any) -> tuple[Any, ...]:
         """Mean gradients of the logistic loss given err = a - y, in ``_param_names`` order."""
-        m = x.shape[0]
-        return x.T @ err / m, self.xp.sum(err, axis=0) / m
+        err = err / x.shape[0]  # the mean's 1/m, once
+        return x.T @ err, self.xp.sum(err, axis=0)
 
     def _weights(self) -> list[Any]:
         return [getattr(self, name) for name in self._weight_names]
@@ -120,7 +120,7 @@ class SingleLayer(Saveable):
                 grad = grad + penalty_grad(self.xp, value, self.l1 / m, self.l2 / m)
             if isinstance(value, (int, float)):  # the seeds' ``self.b2 = 0``: an array to step
                 value = self.backend.asarray(value) + self.xp.zeros_like(grad)
-            sgd.update({name: value}, {name: grad})
+            sgd.step(name, value, grad)  # in place: the optimizer's rule for one array
             setattr(self, name, value)
         return a
 
@@ -185,10 +185,10 @@ class SingleLayer(Saveable):
 
     def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
         """(validation loss with this epoch's penalty, accuracy) as 0-d device arrays."""
-        xp, dtype = self.xp, self.backend.dtype
+        xp = self.xp
         z = self.forpass(x)  # once, for the loss and the accuracy
-        hit = xp.astype(z > 0.0, dtype) == y
-        return self._val_loss(x, y, self._reg, z), xp.mean(xp.astype(hit, dtype))
+        hit = (z > 0.0) == (y > 0.5)  # y holds 0.0 and 1.0
+        return self._val_loss(x, y, self._reg, z), xp.mean(xp.astype(hit, self.backend.dtype))
 
     def nonfinite_probe(self) -> Any:
         """0 while every learned array is finite, else NaN (a 0-d device array)."""
@@ -355,13 +355,15 @@ class DualLayer(SingleLayer):
         return self.a1 @ self.w2 + self.b2
 
     def backprop(self, x: Any, err: Any) -> tuple[Any, ...]:
-        m = x.shape[0]
         xp = self.xp
-        w2_grad = self.a1.T @ err / m
-        b2_grad = xp.sum(err, axis=0) / m
-        err_to_hidden = (err @ self.w2.T) * self.a1 * (1.0 - self.a1)
-        w1_grad = x.T @ err_to_hidden / m
-        b1_grad = xp.sum(err_to_hidden, axis=0) / m  # axis=0: one gradient per hidden unit
+        err = err / x.shape[0]  # the mean's 1/m, once: every gradient below is linear in err
+        w2_grad = self.a1.T @ err
+        b2_grad = xp.sum(err, axis=0)
+        # err (m, 1) times w2^T (1, units): an outer product, i.e. err @ w2.T, as a broadcast
+        # (one multiply per element either way: the same numbers, without a BLAS call)
+        err_to_hidden = (err * self.w2.T) * self.a1 * (1.0 - self.a1)
+        w1_grad = x.T @ err_to_hidden
+        b1_grad = xp.sum(err_to_hidden, axis=0)  # axis=0: one gradient per hidden unit
         return w1_grad, b1_grad, w2_grad, b2_grad
 
 
