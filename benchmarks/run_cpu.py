@@ -163,26 +163,12 @@ class SeedReferenceRow(B.Contender):
         self.cls(l2=B.SEED_DUAL_L2).fit(x, y, xv, yv, epochs=epochs)
 
 
-class DualRow(B.Contender):
+class DualRow(B._XpnetDual):
     """xpnet's DualLayer(l2=0.01) in another dtype than the part's (the float32 row of (b),
-    timed in the same rounds as the float64 rows and the seed's code): the same as
-    ``xpnet bench --workload seed-dual``'s xpnet row, data moved once."""
+    timed in the same rounds as the float64 rows and the seed's code): ``xpnet bench
+    --workload seed-dual``'s xpnet row, data moved once."""
 
     impl = "xpnet"
-
-    def setup(self) -> None:
-        from xpnet import DualLayer
-
-        b, w = self.backend, self.w
-        self.model = DualLayer(units=B.SEED_DUAL_UNITS, l2=B.SEED_DUAL_L2, backend=b,
-                               dtype=self.dtype, random_state=self.seed)
-        self.data = (b.asarray(w.x), b.asarray(w.y), b.asarray(w.x_val), b.asarray(w.y_val))
-
-    def run(self, epochs: int) -> None:
-        x, y, xv, yv = self.data
-        self.model.losses.clear()
-        self.model.val_losses.clear()
-        self.model.fit(x, y, xv, yv, epochs=epochs)
 
 
 def dual_row(dtype: str) -> peers.Factory:
