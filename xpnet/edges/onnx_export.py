@@ -35,7 +35,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ..backends import BackendUnavailableError
-from ..nn.losses import softmax
 from ..nn.network import Network
 from ..nn.seed_models import SingleLayer
 from ..nn.state import describe, rebuild
@@ -178,12 +177,12 @@ def _network(net: Network, x: Any, ndx: Any, classes: Any, squeeze: bool
     z = net.forward(x, False)
     if not net.is_classifier:
         return {"predictions": ndx.reshape(z, (-1,)) if squeeze else z}
-    idx = ndx.argmax(z, axis=1)
+    idx = net.last_layer.labels(z)
     if classes is not None:
         classes = np.asarray(classes)
         idx = ndx.take(ndx.asarray(classes.astype(str) if classes.dtype.kind in "OU"
                                    else classes), idx, axis=0)
-    return {"probabilities": softmax(ndx, z), "label": idx}
+    return {"probabilities": net.last_layer.probabilities(z), "label": idx}
 
 
 def _on_ndonnx(model: Any) -> Any:

@@ -7,6 +7,7 @@ A loss has ``forward(y, t) -> 0-d array`` (the mean over samples; no host sync) 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..backends import namespace_of
@@ -34,10 +35,28 @@ def binary_cross_entropy_from_logits(xp: Any, z: Any, y: Any) -> Any:
 
 class Loss:
     """Base class: ``xp`` (found from the first input when None) and ``ops``, a backend's
-    kernels (``Backend.ops``), whose fused pass of its own formula a loss may take once."""
+    kernels (``Backend.ops``), whose fused pass of its own formula a loss may take once.
+
+    A loss also says what the scores z it reads predict (the one home of that fact: the CLI
+    and the ONNX export ask it): :meth:`labels` (here: the values, regression) and
+    ``probabilities`` (a method, or None where the scores have none).
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.array([[2.0, -1.0], [0.0, 3.0]])
+        >>> SoftmaxCrossEntropy().labels(z), MeanSquaredError().probabilities is None
+        (array([0, 1]), True)
+    """
+
+    #: scores -> probabilities, or None: regression has none
+    probabilities: Callable[[Any], Any] | None = None
 
     def __init__(self, xp: Any = None, ops: Any = None) -> None:
         self.xp, self.ops = xp, ops
+
+    def labels(self, z: Any) -> Any:
+        """What scores ``z`` (of any namespace) predict: here the values themselves."""
+        return z
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -78,6 +97,14 @@ class SoftmaxCrossEntropy(Loss):
     def backward(self, dout: Any = 1.0) -> Any:
         return self.residual * (dout / self.residual.shape[0])
 
+    def labels(self, z: Any) -> Any:
+        """The class index of the highest score of each row."""
+        return namespace_of(z).argmax(z, axis=1)
+
+    def probabilities(self, z: Any) -> Any:  # type: ignore[override]
+        """softmax(z) row by row."""
+        return softmax(namespace_of(z), z)
+
     def _integral(self, dtype: Any) -> bool:
         known = self._label_dtypes.get(dtype)
         if known is None:
@@ -103,6 +130,14 @@ class BinaryCrossEntropy(Loss):
 
     def backward(self, dout: Any = 1.0) -> Any:
         return (sigmoid(self.xp, self.z) - self.y) * (dout / self.z.shape[0])
+
+    def labels(self, z: Any) -> Any:
+        """True where the logit is positive (probability above 1/2)."""
+        return z > 0.0
+
+    def probabilities(self, z: Any) -> Any:  # type: ignore[override]
+        """sigmoid(z), the probability of class 1."""
+        return sigmoid(namespace_of(z), z)
 
 
 class MeanSquaredError(Loss):

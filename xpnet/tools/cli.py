@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-from scipy.special import expit, softmax
 
 from ..backends import BACKEND_NAMES, get_backend
 from ..backends.validation import check_fraction, check_hidden_sizes, check_positive
@@ -46,7 +45,6 @@ from ..edges import datasets
 from ..edges.estimators import SOLVERS
 from ..nn.init import INITIALIZERS, auto_rule, init_scale
 from ..nn.layers import ACTIVATIONS
-from ..nn.losses import LOSSES, BinaryCrossEntropy, SoftmaxCrossEntropy
 from ..nn.optimizers import OPTIMIZERS
 from ..nn.trainer import DivergenceError
 from . import bench, machine
@@ -746,14 +744,6 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-#: a network's output layer -> (its labels, its probabilities) from its scores; the others
-#: (regression) give values and no probabilities
-_FROM_SCORES: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any] | None]] = {
-    SoftmaxCrossEntropy: (lambda z: z.argmax(axis=1), lambda z: softmax(z, axis=1)),
-    BinaryCrossEntropy: (lambda z: z > 0, expit),
-}
-
-
 def _predictions(model: Any, x: Any, proba: bool = False) -> Any:
     """What ``model`` (any model ``xpnet.load`` returns) predicts for the NumPy rows ``x``:
     class labels for classifiers, every output's value for regressors, class probabilities
@@ -769,9 +759,9 @@ def _predictions(model: Any, x: Any, proba: bool = False) -> Any:
         for _name, step in model.steps[:-1]:
             x = step.transform(x)
         model = model.steps[-1][1]
-    if hasattr(model, "loss_name"):  # a network (NumPy in, NumPy out) predicts scores
-        labels, probabilities = _FROM_SCORES.get(LOSSES[model.loss_name], (np.asarray, None))
-        read = probabilities if proba else labels
+    if hasattr(model, "loss_name"):  # a network (NumPy in, NumPy out) predicts scores,
+        # which its output layer reads as labels or probabilities
+        read = model.last_layer.probabilities if proba else model.last_layer.labels
         predict = None if read is None else (lambda rows: read(model.predict(rows)))
     else:  # an estimator or a seed model
         predict = getattr(model, "predict_proba" if proba else "predict", None)
