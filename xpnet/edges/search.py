@@ -81,7 +81,7 @@ def log_uniform(low: float, high: float) -> Any:
 
     Example:
         >>> lr = log_uniform(1e-6, 1e-2)  # seed 003's 10 ** np.random.uniform(-6, -2)
-        >>> 1e-6 <= lr.rvs(random_state=0) <= 1e-2
+        >>> bool(1e-6 <= lr.rvs(random_state=0) <= 1e-2)
         True
     """
     from scipy.stats import loguniform
@@ -93,7 +93,7 @@ def uniform(low: float, high: float) -> Any:
     """The uniform distribution on ``[low, high]`` (a frozen ``scipy.stats.uniform``).
 
     Example:
-        >>> 0.0 <= uniform(0.0, 0.5).rvs(random_state=0) <= 0.5
+        >>> bool(0.0 <= uniform(0.0, 0.5).rvs(random_state=0) <= 0.5)
         True
     """
     from scipy.stats import uniform as scipy_uniform
