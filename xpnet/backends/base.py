@@ -23,7 +23,15 @@ _FLOAT_DTYPES = ("float32", "float64")
 
 
 class BackendUnavailableError(ImportError, RuntimeError):
-    """A backend that was asked for cannot be had here (library missing, or no GPU)."""
+    """A backend that was asked for cannot be had here (library missing, or no GPU).
+
+    Example:
+        >>> try:
+        ...     import_library("no_such_lib", "pip install it", "nsl")
+        ... except ImportError as err:  # an ImportError too, for code that expects one
+        ...     print(type(err).__name__)
+        BackendUnavailableError
+    """
 
 
 def library_of(x: Any) -> str | None:
@@ -93,7 +101,16 @@ def _seed(random_state: Any) -> int:
 
 
 def import_library(module: str, fix: str, spec: str) -> Any:
-    """Import an array library for ``backend=spec``, or raise the error that says ``fix``."""
+    """Import an array library for ``backend=spec``, or raise the error that says ``fix``.
+
+    Example:
+        >>> import_library("numpy", "pip install numpy", "numpy").__name__
+        'numpy'
+        >>> import_library("no_such_lib", "pip install it", "nsl")
+        Traceback (most recent call last):
+        ...
+        xpnet.backends.base.BackendUnavailableError: backend='nsl' needs no_such_lib, ...
+    """
     try:
         return importlib.import_module(module)
     except ImportError as err:
@@ -411,6 +428,12 @@ class MemoryProbe:
     """How far a peak of memory use grew since the probe opened (``Backend.memory_probe``).
 
     ``read()`` gives the peak now, in bytes; ``method`` names what it reads, for records.
+
+    Example:
+        >>> peaks = iter([100, 150])
+        >>> probe = MemoryProbe("a counter", lambda: next(peaks))
+        >>> probe.peak_bytes()
+        50
     """
 
     def __init__(self, method: str, read: Callable[[], int]) -> None:
@@ -442,7 +465,14 @@ def _into(result: Any, out: Any) -> Any:
 
 
 def namespace_copy(xp: Any) -> Any:
-    """A copy of namespace ``xp`` whose functions can be replaced one by one."""
+    """A copy of namespace ``xp`` whose functions can be replaced one by one.
+
+    Example:
+        >>> import array_api_compat.numpy as xp
+        >>> ns = namespace_copy(xp)
+        >>> ns.sum is xp.sum, ns.__name__
+        (True, 'array_api_compat.numpy')
+    """
     ns = types.SimpleNamespace(**{k: v for k, v in vars(xp).items() if not k.startswith("__")})
     ns.__array_api_version__ = xp.__array_api_version__
     ns.__name__ = xp.__name__

@@ -60,7 +60,15 @@ def adam(p: Any, g: Any, m: Any, v: Any, b1: Any, c1: Any, b2: Any, c2: Any, lr_
          eps_t: Any) -> None:  # pragma: no cover - runs compiled
     """One Adam step in place on 1-d contiguous arrays, element by element:
     m = b1 m + c1 g;  v = b2 v + c2 g^2;  p -= lr_t m / (sqrt(v) + eps_t)
-    with c1 = 1 - b1, c2 = 1 - b2 and the scalars in the arrays' dtype."""
+    with c1 = 1 - b1, c2 = 1 - b2 and the scalars in the arrays' dtype.
+
+    Example:
+        >>> import numpy as np
+        >>> p, g, m, v = np.ones(2), np.array([1.0, -1.0]), np.zeros(2), np.zeros(2)
+        >>> adam(p, g, m, v, 0.9, 0.1, 0.999, 0.001, 0.1, 0.0)
+        >>> p.round(4).tolist(), m.round(4).tolist()
+        ([0.6838, 1.3162], [0.1, -0.1])
+    """
     for i in range(p.shape[0]):
         gi = g[i]
         mi = b1 * m[i] + c1 * gi
@@ -72,7 +80,14 @@ def adam(p: Any, g: Any, m: Any, v: Any, b1: Any, c1: Any, b2: Any, c2: Any, lr_
 
 @_compiled
 def maximum_scalar(x: Any, s: Any, out: Any) -> None:  # pragma: no cover - runs compiled
-    """out = maximum(x, s) on 1-d contiguous arrays, NaN propagating like ``np.maximum``."""
+    """out = maximum(x, s) on 1-d contiguous arrays, NaN propagating like ``np.maximum``.
+
+    Example:
+        >>> import numpy as np
+        >>> out = np.empty(3)
+        >>> maximum_scalar(np.array([-1.0, 2.0, np.nan]), 0.0, out); out.tolist()
+        [0.0, 2.0, nan]
+    """
     for i in range(x.shape[0]):
         xi = x[i]
         out[i] = xi if (xi > s or xi != xi) else s  # ties give s: maximum(-0.0, 0.0) is 0.0
@@ -80,7 +95,14 @@ def maximum_scalar(x: Any, s: Any, out: Any) -> None:  # pragma: no cover - runs
 
 @_compiled
 def where_scalar(cond: Any, x: Any, s: Any, out: Any) -> None:  # pragma: no cover - compiled
-    """out = where(cond, x, s) on 1-d contiguous arrays (``cond`` boolean)."""
+    """out = where(cond, x, s) on 1-d contiguous arrays (``cond`` boolean).
+
+    Example:
+        >>> import numpy as np
+        >>> out = np.empty(2)
+        >>> where_scalar(np.array([True, False]), np.array([5.0, 6.0]), 0.0, out); out.tolist()
+        [5.0, 0.0]
+    """
     for i in range(x.shape[0]):
         out[i] = x[i] if cond[i] else s
 
@@ -88,7 +110,14 @@ def where_scalar(cond: Any, x: Any, s: Any, out: Any) -> None:  # pragma: no cov
 @_compiled
 def add_rows(z: Any, b: Any) -> None:  # pragma: no cover - runs compiled
     """z += b in place, for a 2-d C-contiguous ``z`` and 1-d ``b`` (a bias added to every
-    row): one pass, where NumPy's broadcasting add takes ~5 us for 128 x 256 float32."""
+    row): one pass, where NumPy's broadcasting add takes ~5 us for 128 x 256 float32.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.zeros((2, 2))
+        >>> add_rows(z, np.array([1.0, 2.0])); z.tolist()
+        [[1.0, 2.0], [1.0, 2.0]]
+    """
     n, d = z.shape
     for i in range(n):
         for j in range(d):
@@ -98,7 +127,14 @@ def add_rows(z: Any, b: Any) -> None:  # pragma: no cover - runs compiled
 @_compiled
 def column_sums(a: Any, out: Any) -> None:  # pragma: no cover - runs compiled
     """out = a.sum(axis=0) for a 2-d C-contiguous ``a``, adding the rows in order (what NumPy's
-    reduction over axis 0 does, so the results are the same)."""
+    reduction over axis 0 does, so the results are the same).
+
+    Example:
+        >>> import numpy as np
+        >>> out = np.empty(2)
+        >>> column_sums(np.array([[1.0, 2.0], [3.0, 4.0]]), out); out.tolist()
+        [4.0, 6.0]
+    """
     n, d = a.shape
     for j in range(d):
         out[j] = a[0, j]
@@ -110,7 +146,14 @@ def column_sums(a: Any, out: Any) -> None:  # pragma: no cover - runs compiled
 @_compiled
 def relu_grad(y: Any, dout: Any, out: Any) -> None:  # pragma: no cover - runs compiled
     """out = where(y > 0, dout, 0) on 1-d contiguous arrays: ReLU's backward from its output
-    ``y``, one pass without the boolean temporary ``y > 0``."""
+    ``y``, one pass without the boolean temporary ``y > 0``.
+
+    Example:
+        >>> import numpy as np
+        >>> out = np.empty(2)
+        >>> relu_grad(np.array([0.0, 3.0]), np.array([7.0, 7.0]), out); out.tolist()
+        [0.0, 7.0]
+    """
     for i in range(y.shape[0]):
         out[i] = dout[i] if y[i] > 0 else 0
 
@@ -137,7 +180,14 @@ def _softmax_row(z: Any, i: int, out: Any) -> tuple[Any, float]:  # pragma: no c
 
 @_compiled
 def softmax_rows(z: Any, out: Any) -> None:  # pragma: no cover - runs compiled
-    """out = softmax(z) row by row, for 2-d logits (``xpnet.nn.losses.softmax``)."""
+    """out = softmax(z) row by row, for 2-d logits (``xpnet.nn.losses.softmax``).
+
+    Example:
+        >>> import numpy as np
+        >>> out = np.empty((1, 2))
+        >>> softmax_rows(np.array([[3.0, 3.0]]), out); out.tolist()
+        [[0.5, 0.5]]
+    """
     for i in range(z.shape[0]):
         _softmax_row(z, i, out)
 
@@ -147,7 +197,16 @@ def softmax_cross_entropy(z: Any, t: Any, residual: Any) -> float:  # pragma: no
     """Softmax cross-entropy of 2-d logits ``z`` against integer labels ``t``, row by row:
     p = exp(z - max) / sum(exp(z - max)), residual = p - onehot(t); returns the SUM over rows
     of -log p[t] (accumulated in float64).  A label outside [0, C) matches no class, as in
-    the Array API code (it adds nothing to the loss and its row's residual is p)."""
+    the Array API code (it adds nothing to the loss and its row's residual is p).
+
+    Example:
+        >>> import numpy as np
+        >>> residual = np.empty((1, 2))
+        >>> round(softmax_cross_entropy(np.zeros((1, 2)), np.array([1]), residual), 4)
+        0.6931
+        >>> residual.tolist()
+        [[0.5, -0.5]]
+    """
     n, c = z.shape
     total = 0.0
     for i in range(n):

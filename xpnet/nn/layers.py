@@ -22,7 +22,13 @@ __all__ = ["Layer", "Activation", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", 
 
 def sigmoid(xp: Any, z: Any) -> Any:
     """Logistic function 1 / (1 + exp(-z)); z is floored at -80 so exp never overflows
-    (float32 included), which changes nothing above ~1e-35."""
+    (float32 included), which changes nothing above ~1e-35.
+
+    Example:
+        >>> import numpy as np
+        >>> sigmoid(np, np.array([0.0, -1000.0])).tolist()
+        [0.5, 1.8048513878454153e-35]
+    """
     return 1.0 / (1.0 + xp.exp(-xp.maximum(z, -80.0)))
 
 
@@ -95,6 +101,16 @@ class Dense(Layer):
     """y = x W + b.  Backward: dW = x^T dout, db = sum_rows(dout), dx = dout W^T.
 
     ``input_grad=False`` skips dx for the first layer (nobody needs the input's gradient).
+
+    Example:
+        >>> import numpy as np
+        >>> params = {"W": np.ones((3, 2)), "b": np.array([0.0, 1.0])}
+        >>> layer = Dense(params)
+        >>> layer.forward(np.ones((4, 3))).tolist()[0]
+        [3.0, 4.0]
+        >>> dx = layer.backward(np.ones((4, 2)))
+        >>> dx.shape, layer.dW.tolist()[0], layer.db.tolist()
+        ((4, 3), [4.0, 4.0], [4.0, 4.0])
     """
 
     def __init__(self, params: MutableMapping[str, Any], w_key: str = "W", b_key: str = "b",
@@ -148,7 +164,12 @@ Affine = Dense
 
 class Activation(Layer):
     """An element-wise activation (the networks' "Activation_function" layers); ``xp`` is
-    looked up from the first input when not given."""
+    looked up from the first input when not given.
+
+    Example:
+        >>> [cls.__name__ for cls in Activation.__subclasses__()]
+        ['ReLU', 'Sigmoid', 'Tanh', 'Identity']
+    """
 
     label = "Activation_function"
 
@@ -162,7 +183,14 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
-    """y = max(x, 0).  Backward: dout where x > 0, else 0."""
+    """y = max(x, 0).  Backward: dout where x > 0, else 0.
+
+    Example:
+        >>> import numpy as np
+        >>> relu = ReLU()
+        >>> relu.forward(np.array([-1.0, 2.0])), relu.backward(np.array([5.0, 5.0]))
+        (array([0., 2.]), array([0., 5.]))
+    """
 
     def forward(self, x: Any, train: bool = False) -> Any:
         xp = self.xp or namespace_of(x)
@@ -180,7 +208,14 @@ Relu = ReLU
 
 
 class Sigmoid(Activation):
-    """y = 1 / (1 + exp(-x)).  Backward: dout * y * (1 - y)."""
+    """y = 1 / (1 + exp(-x)).  Backward: dout * y * (1 - y).
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Sigmoid()
+        >>> layer.forward(np.array([0.0])), layer.backward(np.array([1.0]))
+        (array([0.5]), array([0.25]))
+    """
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.xp = self.xp or namespace_of(x)
@@ -192,7 +227,14 @@ class Sigmoid(Activation):
 
 
 class Tanh(Activation):
-    """y = tanh(x).  Backward: dout * (1 - y^2)."""
+    """y = tanh(x).  Backward: dout * (1 - y^2).
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Tanh()
+        >>> layer.forward(np.array([0.0])), layer.backward(np.array([2.0]))
+        (array([0.]), array([2.]))
+    """
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.xp = self.xp or namespace_of(x)
@@ -204,7 +246,13 @@ class Tanh(Activation):
 
 
 class Identity(Activation):
-    """y = x (the "identity" activation of scikit-learn)."""
+    """y = x (the "identity" activation of scikit-learn).
+
+    Example:
+        >>> import numpy as np
+        >>> Identity().forward(np.array([-1.5]))
+        array([-1.5])
+    """
 
     def forward(self, x: Any, train: bool = False) -> Any:
         return x
@@ -239,6 +287,13 @@ class BatchNormalization(Layer):
       1 / (1 - momentum) steps.
 
     ``num_batches_tracked`` counts the training batches seen (PyTorch's name).
+
+    Example:
+        >>> import numpy as np
+        >>> bn = BatchNormalization({"gamma": np.ones(2), "beta": np.zeros(2)})
+        >>> y = bn.forward(np.array([[1.0, 10.0], [3.0, 30.0]]), train=True)
+        >>> y.round(3).tolist(), bn.running_mean.tolist(), bn.num_batches_tracked
+        ([[-1.0, -1.0], [1.0, 1.0]], [2.0, 20.0], 1)
     """
 
     #: the ways the running statistics can start
@@ -339,6 +394,15 @@ class Dropout(Layer):
     the input's shape (features or images alike).
 
     ``freeze_mask = True`` reuses the last mask (for numerical gradient checks).
+
+    Example:
+        >>> import numpy as np
+        >>> from xpnet.backends import get_backend
+        >>> drop = Dropout(get_backend("numpy", random_state=0), ratio=0.5)
+        >>> sorted(set(drop.forward(np.ones(1000), train=True).tolist()))  # 0 or 1 / (1 - 0.5)
+        [0.0, 2.0]
+        >>> drop.forward(np.ones(3)).tolist()  # eval: the identity
+        [1.0, 1.0, 1.0]
     """
 
     def __init__(self, backend: Any, ratio: float = 0.5) -> None:
