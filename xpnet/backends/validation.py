@@ -47,7 +47,19 @@ def _same_device(a: Any, b: Any) -> bool:
 def check_device(x: Any, backend: Backend, name: str = "x", dtype: Any = None) -> Any:
     """An array of the model's own library, cast to ``dtype`` (default: the model's float
     dtype); it must already sit on the model's device, and another library's array raises
-    TypeError (never a silent transfer)."""
+    TypeError (never a silent transfer).
+
+    Example:
+        >>> import numpy as np, array_api_strict
+        >>> from xpnet.backends import get_backend
+        >>> backend = get_backend("numpy")
+        >>> check_device(np.zeros((2, 3)), backend).dtype
+        dtype('float32')
+        >>> check_device(array_api_strict.zeros(2), backend)
+        Traceback (most recent call last):
+        ...
+        TypeError: x is a array_api_strict array but this model runs on backend='numpy'; ...
+    """
     arr = backend.asarray(x, dtype=dtype, name=name)  # TypeError for a foreign library
     dev = getattr(arr, "device", None)
     if not _same_device(dev, backend.device):
@@ -104,6 +116,17 @@ def check_features(x: Any, backend: Backend, name: str = "x",
     ``n_features`` (when given) is the width the model was built or fitted with.  Host data
     of any numeric dtype is cast to the model's float dtype (float64 input to a float32 model
     becomes float32).
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> backend = get_backend("numpy")
+        >>> x = check_features([[1, 2], [3, 4]], backend)
+        >>> x.shape, x.dtype
+        ((2, 2), dtype('float32'))
+        >>> check_features([1.0, 2.0], backend)
+        Traceback (most recent call last):
+        ...
+        ValueError: x must be 2-D (n_samples, n_features), got shape (2,) (a single feature? ...
     """
     return _numeric(x, backend, name, "a 2-D numeric array of shape (n_samples, n_features)",
                     "encode categorical columns as numbers (e.g. sklearn's OneHotEncoder) and "
@@ -129,7 +152,15 @@ def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> N
 
 
 def check_lengths(x: Any, y: Any, x_name: str = "x", y_name: str = "y") -> None:
-    """``x`` and ``y`` must have the same number of samples."""
+    """``x`` and ``y`` must have the same number of samples.
+
+    Example:
+        >>> check_lengths([[1.0], [2.0]], [0, 1])  # same length: returns None
+        >>> check_lengths([[1.0], [2.0], [3.0]], [0, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: x has 3 samples but y has 2; they must have the same length
+    """
     if y is None:
         raise ValueError(f"{y_name} is None; pass one target per row of {x_name}")
     nx, ny = _length(x, x_name), _length(y, y_name)
@@ -157,6 +188,16 @@ def check_targets(y: Any, backend: Backend, name: str = "y",
 
     With ``n_outputs`` the shape must be (n,) or (n, 1) for one output, (n, n_outputs)
     otherwise.
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> backend = get_backend("numpy")
+        >>> check_targets([0.5, 1.5], backend, n_outputs=1).shape
+        (2,)
+        >>> check_targets([[1.0, 2.0]], backend, n_outputs=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: y has shape (1, 2) but the model has 1 output(s); pass targets of shape ...
     """
     return _numeric(y, backend, name, "one number per sample", "pass numbers (for class labels "
                     "use a classifier, e.g. xpnet.MLPClassifier)", "drop those samples",
@@ -181,6 +222,16 @@ def check_binary_targets(y: Any, backend: Backend, n: int, name: str = "y",
     """0/1 targets of a binary logistic model, one per sample, as an (n, 1) float array.
 
     A single class (all zeros or all ones) is allowed: logistic regression trains on it.
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> backend = get_backend("numpy")
+        >>> check_binary_targets([0, 1, 1], backend, 3).shape
+        (3, 1)
+        >>> check_binary_targets([0, 2, 1], backend, 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: y holds values other than 0 and 1 (e.g. [2.]); this model is a binary ...
     """
     yd = check_targets(y, backend, name)
     if yd.ndim > 2 or (yd.ndim == 2 and yd.shape[1] != 1) or yd.shape[0] != n:
@@ -202,6 +253,16 @@ def check_class_labels(t: Any, backend: Backend, n_classes: int, name: str = "t"
     """Integer class labels in [0, n_classes) (1-D) or one-hot rows (2-D), moved once.
 
     Returned as int64 labels (1-D) or float one-hot (2-D).
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> backend = get_backend("numpy")
+        >>> check_class_labels([0, 2, 1], backend, 3).tolist()
+        [0, 2, 1]
+        >>> check_class_labels([0, 3], backend, 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: t holds labels in [0, 3] but the model has output_size=3; labels must be ...
     """
     arr = (_host_array(t, name, f"integer class labels 0..{n_classes - 1}") if is_host(t)
            else check_device(t, backend, name, dtype=t.dtype))
@@ -240,7 +301,16 @@ def check_class_labels(t: Any, backend: Backend, n_classes: int, name: str = "t"
 
 
 def check_positive(name: str, value: Any, integer: bool = False, allow_zero: bool = False) -> Any:
-    """A positive (or non-negative) finite number, optionally an integer."""
+    """A positive (or non-negative) finite number, optionally an integer.
+
+    Example:
+        >>> check_positive("lr", 0.1), check_positive("epochs", 5, integer=True)
+        (0.1, 5)
+        >>> check_positive("lr", -1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr=-1 must be a number > 0; pass e.g. lr=0.01
+    """
     ok_type = numbers.Integral if integer else numbers.Real
     kind = "an integer" if integer else "a number"
     bound = ">= 0" if allow_zero else "> 0"
@@ -253,7 +323,16 @@ def check_positive(name: str, value: Any, integer: bool = False, allow_zero: boo
 
 
 def check_fraction(name: str, value: Any, hi_inclusive: bool = False) -> float:
-    """A number in [0, 1) (or [0, 1])."""
+    """A number in [0, 1) (or [0, 1]).
+
+    Example:
+        >>> check_fraction("dropout", 0.5)
+        0.5
+        >>> check_fraction("dropout", 1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: dropout=1.0 must be in [0, 1); pass e.g. dropout=0.5
+    """
     interval = f"[0, 1{']' if hi_inclusive else ')'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a number in {interval}; pass e.g. "
@@ -264,7 +343,16 @@ def check_fraction(name: str, value: Any, hi_inclusive: bool = False) -> float:
 
 
 def check_choice(name: str, value: Any, choices: Any) -> str:
-    """A case-insensitive name among ``choices``."""
+    """A case-insensitive name among ``choices``.
+
+    Example:
+        >>> check_choice("activation", "ReLU", ("relu", "tanh"))
+        'relu'
+        >>> check_choice("activation", "gelu", ("relu", "tanh"))
+        Traceback (most recent call last):
+        ...
+        ValueError: activation='gelu' is not a known choice; use one of relu, tanh
+    """
     if not isinstance(value, str) or value.lower() not in choices:
         raise ValueError(f"{name}={value!r} is not a known choice; use one of "
                          f"{', '.join(map(str, choices))}")
