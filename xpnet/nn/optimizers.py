@@ -20,7 +20,20 @@ __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Ad
 
 
 class Optimizer(Saveable):
-    """Base class.  ``lr`` may be changed between steps (learning-rate schedules do)."""
+    """Base class.  ``lr`` may be changed between steps (learning-rate schedules do).
+
+    A subclass writes ``step(key, p, g)``, updating the array ``p`` in place.
+
+    Example:
+        >>> import numpy as np
+        >>> class SignSGD(Optimizer):
+        ...     def step(self, key, p, g):
+        ...         p -= self.lr * np.sign(g)
+        >>> params = {"w": np.array([1.0, 2.0])}
+        >>> SignSGD(lr=0.5).update(params, {"w": np.array([3.0, -0.1])})
+        >>> params["w"].tolist()
+        [0.5, 2.5]
+    """
 
     def __init__(self, lr: float, fused: bool = True) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 \
@@ -108,7 +121,15 @@ class Optimizer(Saveable):
 
 
 class SGD(Optimizer):
-    """w <- w - lr g"""
+    """w <- w - lr g
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> SGD(lr=0.1).update(params, grads)
+        >>> params["w"].round(4).tolist()
+        [0.9, 2.1]
+    """
 
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__(lr)
@@ -118,7 +139,17 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """v <- mu v - lr g;  w <- w + v  (Polyak's heavy ball)"""
+    """v <- mu v - lr g;  w <- w + v  (Polyak's heavy ball)
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> opt = Momentum(lr=0.1, momentum=0.9)
+        >>> opt.update(params, grads)
+        >>> opt.update(params, grads)  # the second step is 1.9 times the first
+        >>> params["w"].round(4).tolist(), opt.state["w"]["v"].round(4).tolist()
+        ([0.71, 2.29], [-0.19, 0.19])
+    """
 
     slots = ("v",)
 
@@ -135,7 +166,15 @@ class Momentum(Optimizer):
 
 class Nesterov(Momentum):
     """Nesterov momentum (Sutskever et al. 2013, as in PyTorch's ``nesterov=True``):
-    w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g  (Momentum's arguments and state)"""
+    w <- w + mu^2 v - (1 + mu) lr g;  v <- mu v - lr g  (Momentum's arguments and state)
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> Nesterov(lr=0.1, momentum=0.9).update(params, grads)
+        >>> params["w"].round(4).tolist()
+        [0.81, 2.19]
+    """
 
     def step(self, key: str, p: Any, g: Any) -> None:
         (v,) = self._slot(key, p, "v")
@@ -147,7 +186,16 @@ class Nesterov(Momentum):
 
 
 class AdaGrad(Optimizer):
-    """h <- h + g^2;  w <- w - lr g / (sqrt(h) + eps)"""
+    """h <- h + g^2;  w <- w - lr g / (sqrt(h) + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> opt = AdaGrad(lr=0.1)
+        >>> opt.update(params, grads)
+        >>> params["w"].round(4).tolist(), opt.state["w"]["h"].tolist()
+        ([0.9, 2.1], [1.0, 1.0])
+    """
 
     slots = ("h",)
 
@@ -162,7 +210,16 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """h <- d h + (1 - d) g^2;  w <- w - lr g / (sqrt(h) + eps)"""
+    """h <- d h + (1 - d) g^2;  w <- w - lr g / (sqrt(h) + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> opt = RMSprop(lr=0.01, decay_rate=0.99)
+        >>> opt.update(params, grads)  # h = 0.01 g^2, so the first step is lr / 0.1
+        >>> params["w"].round(4).tolist(), opt.state["w"]["h"].round(4).tolist()
+        ([0.9, 2.1], [0.01, 0.01])
+    """
 
     slots = ("h",)
 
@@ -184,6 +241,14 @@ class Adam(Optimizer):
 
     Computed in the paper's efficient form (Section 2): lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),
     w <- w - lr_t m / (sqrt(v) + eps sqrt(1 - b2^t)), which is algebraically the same.
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> opt = Adam(lr=0.1)
+        >>> opt.update(params, grads)  # the first step is lr * sign(g)
+        >>> params["w"].round(4).tolist(), opt.t
+        ([0.9, 2.1], {'w': 1})
     """
 
     weight_decay = 0.0
@@ -227,7 +292,15 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd) first."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd) first.
+
+    Example:
+        >>> import numpy as np
+        >>> params, grads = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, -1.0])}
+        >>> AdamW(lr=0.1, weight_decay=0.01).update(params, grads)
+        >>> params["w"].round(4).tolist()  # Adam's step on w * (1 - 0.1 * 0.01)
+        [0.899, 2.098]
+    """
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.01, fused: bool = True) -> None:
@@ -241,7 +314,17 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad":
 
 
 def make_optimizer(optimizer: str | Optimizer, **params: Any) -> Optimizer:
-    """An optimizer from a name ("sgd", "adam", ...) and its parameters, or the instance given."""
+    """An optimizer from a name ("sgd", "adam", ...) and its parameters, or the instance given.
+
+    Example:
+        >>> opt = make_optimizer("Adam", lr=0.01)
+        >>> type(opt).__name__, opt.lr, make_optimizer(opt) is opt
+        ('Adam', 0.01, True)
+        >>> make_optimizer("adamx")
+        Traceback (most recent call last):
+        ...
+        ValueError: optimizer='adamx' is not a known optimizer; use one of sgd, momentum, ...
+    """
     if isinstance(optimizer, Optimizer):
         return optimizer
     if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
@@ -264,7 +347,13 @@ def _unit(name: str, value: float) -> float:
 
 # ------------------------------------------------------------ learning-rate schedules
 class StepLR:
-    """lr(epoch) = lr0 * gamma ** (epoch // step_size)"""
+    """lr(epoch) = lr0 * gamma ** (epoch // step_size)
+
+    Example:
+        >>> schedule = StepLR(step_size=10, gamma=0.5)
+        >>> [schedule(0.1, epoch, 30) for epoch in (0, 9, 10, 20)]
+        [0.1, 0.1, 0.05, 0.025]
+    """
 
     def __init__(self, step_size: int = 10, gamma: float = 0.5) -> None:
         self.step_size, self.gamma = step_size, gamma
@@ -274,7 +363,13 @@ class StepLR:
 
 
 class ExponentialLR:
-    """lr(epoch) = lr0 * gamma ** epoch"""
+    """lr(epoch) = lr0 * gamma ** epoch
+
+    Example:
+        >>> schedule = ExponentialLR(gamma=0.5)
+        >>> [round(schedule(0.1, epoch, 3), 4) for epoch in range(3)]
+        [0.1, 0.05, 0.025]
+    """
 
     def __init__(self, gamma: float = 0.95) -> None:
         self.gamma = gamma
@@ -284,7 +379,13 @@ class ExponentialLR:
 
 
 class CosineLR:
-    """lr(epoch) = min_lr + (lr0 - min_lr) * (1 + cos(pi * epoch / epochs)) / 2"""
+    """lr(epoch) = min_lr + (lr0 - min_lr) * (1 + cos(pi * epoch / epochs)) / 2
+
+    Example:
+        >>> schedule = CosineLR(min_lr=0.0)
+        >>> [round(schedule(0.1, epoch, 4), 4) for epoch in range(5)]
+        [0.1, 0.0854, 0.05, 0.0146, 0.0]
+    """
 
     def __init__(self, min_lr: float = 0.0) -> None:
         self.min_lr = min_lr
