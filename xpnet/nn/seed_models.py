@@ -47,6 +47,16 @@ class SingleLayer(Saveable):
             loss or the weights become NaN/inf during ``fit``; either way the model keeps the
             last finite weights checked (every ``divergence_check_every`` epochs) and
             ``losses`` ends with the epochs that led to them.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2], [2, 3], [3, 2], [3, 3]])
+        >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> model = SingleLayer(learning_rate=0.5).fit(x, y, epochs=20)
+        >>> model.w.shape, model.predict(x).ravel().astype(int).tolist(), model.score(x, y)
+        ((2, 1), [0, 0, 0, 0, 1, 1, 1, 1], 1.0)
+        >>> len(model.losses), model.losses[-1] < model.losses[0]
+        (20, True)
     """
 
     _weight_names: tuple[str, ...] = ("w",)
@@ -329,6 +339,16 @@ class DualLayer(SingleLayer):
 
     ``init_weights`` uses ones, as the seed does: it converges slowly (the seed's lesson);
     :class:`RandomInitNetwork` shows the difference random weights make.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2], [2, 3], [3, 2], [3, 3]])
+        >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> model = DualLayer(units=4, learning_rate=0.5).fit(x, y, epochs=20)
+        >>> model.w1.shape, model.w2.shape, model.predict(x).shape
+        ((2, 4), (4, 1), (8, 1))
+        >>> model.losses[-1] < model.losses[0]
+        True
     """
 
     _weight_names = ("w1", "w2")
@@ -368,7 +388,18 @@ class DualLayer(SingleLayer):
 
 
 class RandomInitNetwork(DualLayer):
-    """DualLayer with N(0, 1) initial weights drawn from ``random_state`` (seed 001)."""
+    """DualLayer with N(0, 1) initial weights drawn from ``random_state`` (seed 001).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2], [2, 3], [3, 2], [3, 3]])
+        >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> model = RandomInitNetwork(units=4, learning_rate=0.5, random_state=0)
+        >>> model.fit(x, y, epochs=5).predict_proba(x).shape
+        (8, 1)
+        >>> len(model.losses), model.losses[-1] < model.losses[0]
+        (5, True)
+    """
 
     def init_weights(self, n_features: int) -> None:
         self.w1 = self._init((n_features, self.units), "normal")
@@ -378,7 +409,18 @@ class RandomInitNetwork(DualLayer):
 
 
 class MinibatchNetwork(RandomInitNetwork):
-    """RandomInitNetwork trained with mini-batches of ``batch_size`` (seeds 000 and 004)."""
+    """RandomInitNetwork trained with mini-batches of ``batch_size`` (seeds 000 and 004).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2], [2, 3], [3, 2], [3, 3]])
+        >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> model = MinibatchNetwork(units=4, batch_size=4, learning_rate=0.5, random_state=0)
+        >>> model.fit(x, y, epochs=5, x_val=x, y_val=y).predict(x).shape
+        (8, 1)
+        >>> len(model.losses), len(model.val_losses)
+        (5, 5)
+    """
 
     def __init__(self, units: int = 10, batch_size: int = 32, learning_rate: float = 0.1,
                  l1: float = 0, l2: float = 0, *, backend: Any = "numpy",
