@@ -95,6 +95,15 @@ def init_scale(init: str | float, fan_in: int, fan_out: int,
 
 
 def init_weight(backend: Any, init: str | float, fan_in: int, fan_out: int) -> Any:
-    """A (fan_in, fan_out) weight on ``backend`` initialized by the rule ``init``."""
+    """A (fan_in, fan_out) weight on ``backend`` initialized by the rule ``init``.
+
+    Example:
+        >>> from xpnet.backends import get_backend
+        >>> w = init_weight(get_backend("numpy", random_state=0), "he", 200, 50)
+        >>> w.shape, w.dtype, round(float(w.std()), 2)  # He: sqrt(2 / 200) = 0.1
+        ((200, 50), dtype('float32'), 0.1)
+        >>> init_weight(get_backend("numpy"), "ones", 2, 3).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
     host = backend.host_init((fan_in, fan_out), init_scale(init, fan_in, fan_out))
     return backend.xp.asarray(host, device=backend.device)
