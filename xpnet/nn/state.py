@@ -177,7 +177,15 @@ def init_parameters(cls: type) -> tuple[str, ...]:
 def resolve_saved_backend(saved: Any, requested: Any, dtype: str, seed: Any, where: str
                           ) -> Backend:
     """The requested backend; else the saved one if it can be had here; else NumPy, with a
-    RuntimeWarning (a model trained with CuPy loads on a CPU machine)."""
+    RuntimeWarning (a model trained with CuPy loads on a CPU machine).
+
+    Example:
+        >>> b = resolve_saved_backend("numpy", None, "float64", 0, "model.npz")
+        >>> b.spec, b.dtype_name
+        ('numpy', 'float64')
+        >>> resolve_saved_backend("cupy", "numpy", "float32", 0, "model.npz").spec  # requested
+        'numpy'
+    """
     if requested is not None:
         return get_backend(requested, dtype, seed)
     if not isinstance(saved, str):
