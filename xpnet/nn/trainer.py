@@ -33,7 +33,18 @@ EXPLOSION_FACTOR, EXPLOSION_FLOOR = 1e4, 1.0
 
 class DivergenceError(FloatingPointError):
     """Training produced a NaN, infinite or exploding loss (raised with
-    ``on_divergence="raise"``; see :data:`EXPLOSION_FACTOR`)."""
+    ``on_divergence="raise"``; see :data:`EXPLOSION_FACTOR`).
+
+    Example:
+        >>> import numpy as np
+        >>> from xpnet import SingleLayer
+        >>> x, y = np.array([[1e18], [-1e18]]), np.array([0, 1])
+        >>> with np.errstate(all="ignore"):  # the overflow is the point here
+        ...     SingleLayer(learning_rate=1e30, on_divergence="raise").fit(x, y, epochs=8)
+        Traceback (most recent call last):
+        ...
+        xpnet.nn.trainer.DivergenceError: SingleLayer.fit diverged at epoch ...: the loss ...
+    """
 
 
 class History(dict):
@@ -510,7 +521,20 @@ class Trainer:
 
 
 def report_divergence(what: str, lr_text: str, on_divergence: str, stacklevel: int) -> None:
-    """Warn (or raise :class:`DivergenceError`) with ``what`` plus the hint that fixes it."""
+    """Warn (or raise :class:`DivergenceError`) with ``what`` plus the hint that fixes it.
+
+    Example:
+        >>> report_divergence("Diverged.", "lr=10", "raise", stacklevel=2)
+        Traceback (most recent call last):
+        ...
+        xpnet.nn.trainer.DivergenceError: Diverged. Lower the learning rate (lr=10) or scale ...
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     report_divergence("Diverged.", "lr=10", "warn", stacklevel=2)
+        >>> caught[0].category.__name__
+        'RuntimeWarning'
+    """
     msg = (f"{what} Lower the learning rate ({lr_text}) or scale the inputs (e.g. sklearn's "
            f"StandardScaler)")
     if on_divergence == "raise":
