@@ -39,6 +39,11 @@ def version(dist: str) -> str | None:
 
     ``xpnet`` answers with the imported package's ``__version__`` (true in a source checkout
     that was never installed, too).
+
+    Example:
+        >>> import numpy as np
+        >>> version("numpy") == np.__version__, version("no-such-distribution") is None
+        (True, True)
     """
     if dist == "xpnet":
         from .. import __version__  # noqa: PLC0415 - the package root, imported by now
@@ -51,14 +56,25 @@ def version(dist: str) -> str | None:
 
 
 def versions(dists: tuple[str, ...] = DISTRIBUTIONS) -> dict[str, str]:
-    """``{"python": ..., dist: version}`` for each installed distribution of ``dists``."""
+    """``{"python": ..., dist: version}`` for each installed distribution of ``dists``.
+
+    Example:
+        >>> sorted(versions(("numpy", "no-such-distribution")))  # the absent one is left out
+        ['numpy', 'python']
+    """
     out = {"python": platform.python_version()}
     out.update({d: v for d in dists if (v := version(d)) is not None})
     return out
 
 
 def cpu_model() -> str:
-    """The CPU's model name ("AMD EPYC 7B13"), or the platform's best guess."""
+    """The CPU's model name ("AMD EPYC 7B13"), or the platform's best guess.
+
+    Example:
+        >>> name = cpu_model()  # e.g. 'AMD EPYC 7B13'
+        >>> isinstance(name, str) and name != ""
+        True
+    """
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -68,7 +84,12 @@ def cpu_model() -> str:
 
 
 def cpus_usable() -> int | None:
-    """Cores this process may run on (its affinity mask), else the machine's count."""
+    """Cores this process may run on (its affinity mask), else the machine's count.
+
+    Example:
+        >>> cpus_usable() >= 1
+        True
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -76,7 +97,13 @@ def cpus_usable() -> int | None:
 
 
 def load_average() -> list[float] | None:
-    """The 1, 5 and 15-minute load averages, rounded to 0.01, or None where unknown."""
+    """The 1, 5 and 15-minute load averages, rounded to 0.01, or None where unknown.
+
+    Example:
+        >>> load = load_average()  # e.g. [0.52, 0.48, 0.4]
+        >>> load is None or len(load) == 3
+        True
+    """
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except (OSError, AttributeError):
@@ -90,13 +117,24 @@ def _memory_bytes() -> int | None:
 
 
 def blas_threads() -> int | None:
-    """Threads of NumPy's BLAS pool (what the NumPy backend reports), None when unknown."""
+    """Threads of NumPy's BLAS pool (what the NumPy backend reports), None when unknown.
+
+    Example:
+        >>> threads = blas_threads()  # e.g. 2
+        >>> threads is None or threads >= 1
+        True
+    """
     return get_backend("numpy").threads()
 
 
 def blas_info() -> dict[str, Any]:
     """The BLAS NumPy was built with (``numpy_build``) and every thread pool loaded now, as
-    threadpoolctl describes them (``threadpools``)."""
+    threadpoolctl describes them (``threadpools``).
+
+    Example:
+        >>> set(blas_info()) <= {"numpy_build", "threadpools"}
+        True
+    """
     info: dict[str, Any] = {}
     try:
         blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
@@ -112,7 +150,13 @@ def blas_info() -> dict[str, Any]:
 
 
 def blas_summary() -> str:
-    """One line for people: "openblas 0.3.27, 2 threads" ("unknown BLAS" where unknown)."""
+    """One line for people: "openblas 0.3.27, 2 threads" ("unknown BLAS" where unknown).
+
+    Example:
+        >>> line = blas_summary()  # e.g. 'scipy-openblas 0.3.31, 2 threads'
+        >>> isinstance(line, str) and len(line.splitlines()) == 1
+        True
+    """
     build = blas_info().get("numpy_build", {})
     text = f"{build.get('name', '')} {build.get('version', '')}".strip() or "unknown BLAS"
     threads = blas_threads()
@@ -122,7 +166,12 @@ def blas_summary() -> str:
 def gpu_info() -> list[dict[str, Any]]:
     """Visible NVIDIA GPUs (name, memory, compute capability, driver), [] without one.
 
-    Asks PyTorch, then CuPy, then ``nvidia-smi`` for the driver; never raises.
+    Asks PyTorch, then CuPy, then ``nvidia-smi`` for the driver; never raises.  (The example
+    is skipped by the doctests: it imports PyTorch or CuPy where installed, which is slow.)
+
+    Example:
+        >>> [gpu["name"] for gpu in gpu_info()]  # doctest: +SKIP
+        ['NVIDIA H100 80GB HBM3']
     """
     gpus: list[dict[str, Any]] = []
     with contextlib.suppress(Exception):
@@ -155,7 +204,14 @@ def gpu_info() -> list[dict[str, Any]]:
 def machine_info() -> dict[str, Any]:
     """Where the numbers were taken: host, CPU model and cores, memory, BLAS, GPUs, versions,
     which of xpnet's NumPy kernels run (compiled with numba, or NumPy ufuncs) and the
-    thread-related environment variables."""
+    thread-related environment variables.  (The example is skipped by the doctests: it asks
+    :func:`gpu_info`, which imports PyTorch or CuPy where installed.)
+
+    Example:
+        >>> info = machine_info()  # doctest: +SKIP
+        >>> info["cpus_usable"] >= 1, "numpy" in info["versions"]  # doctest: +SKIP
+        (True, True)
+    """
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
@@ -172,6 +228,11 @@ def machine_info() -> dict[str, Any]:
 
 
 def slug(text: str) -> str:
-    """``text`` as a lowercase file-name fragment ("AMD EPYC 7B13" -> "amd-epyc-7b13")."""
+    """``text`` as a lowercase file-name fragment ("AMD EPYC 7B13" -> "amd-epyc-7b13").
+
+    Example:
+        >>> slug("AMD EPYC 7B13"), slug("Intel(R) Xeon(R) CPU @ 2.20GHz")
+        ('amd-epyc-7b13', 'intel-xeon')
+    """
     text = re.sub(r"\(r\)|\(tm\)|cpu @.*$", "", text.lower())
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown"
