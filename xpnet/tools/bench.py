@@ -80,7 +80,13 @@ TABLE_COLUMNS = (
 class Workload:
     """What is trained: the recipe, the layer sizes, the epoch shape and (once made by
     :func:`make_workload`) the data as host NumPy arrays.  An epoch visits every training
-    sample once, in a new shuffled order."""
+    sample once, in a new shuffled order.
+
+    Example:
+        >>> w = WORKLOADS["fashion-mlp"]  # no data until make_workload loads it
+        >>> w.sizes, w.batch_size, w.steps_per_epoch, w.x is None
+        ((784, 256, 128, 10), 128, 469, True)
+    """
 
     name: str
     kind: str  # "mlp", "conv" or "seed-dual": which xpnet model trains it
@@ -183,6 +189,11 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
             first rows of Fashion-MNIST or of the breast-cancer split).
         data_path: a directory holding the Fashion-MNIST IDX files.
         random_state: seed of the synthetic data.
+
+    Example:
+        >>> w = make_workload("custom", sizes="8,4", samples=16, batch_size=8)
+        >>> w.name, w.x.shape, w.y.shape, w.steps_per_epoch
+        ('custom', (16, 8), (16,), 2)
     """
     name = check_choice("workload", name, WORKLOADS)
     parsed = None if sizes is None else tuple(check_hidden_sizes("sizes", sizes))
@@ -232,7 +243,18 @@ def make_workload(name: str = "fashion-mlp", *, sizes: Any = None, batch_size: i
 # ============================================================================ contenders
 class SkipRow(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a contender factory that cannot run here or on this workload; the row is
-    left out with the message as a note (e.g. "torch (native) cuda: skipped (no GPU)")."""
+    left out with the message as a note (e.g. "torch (native) cuda: skipped (no GPU)").
+
+    The :func:`bench` call below is skipped by the doctests (see :func:`bench`).
+
+    Example:
+        >>> def gpu_only(workload, dtype, seed):
+        ...     raise SkipRow("my row: skipped (no GPU)")
+        >>> w = make_workload("custom", sizes=(8, 4), samples=16)
+        >>> result = bench(w, "numpy", repeats=1, extra=[gpu_only])  # doctest: +SKIP
+        >>> [row["impl"] for row in result["rows"]], result["notes"]  # doctest: +SKIP
+        (['xpnet'], ['my row: skipped (no GPU)'])
+    """
 
 
 class Contender:
@@ -244,7 +266,22 @@ class Contender:
     and ``gemm_key`` (which bare-GEMM timing its overhead is measured against) come from it.
     Build models and move data in ``setup``; train ``epochs`` epochs (every sample once,
     shuffled) in ``run``.  Attributes created by ``setup``/``run`` are dropped after the row
-    is measured.
+    is measured.  The :func:`bench` call below is skipped by the doctests (see :func:`bench`).
+
+    Example:
+        >>> class Noop(Contender):
+        ...     impl = "noop"
+        ...     def setup(self):
+        ...         self.steps = 0
+        ...     def run(self, epochs):
+        ...         self.steps += epochs
+        >>> row = Noop(make_workload("custom", sizes=(8, 4), samples=16), "float32", 0)
+        >>> row.setup(); row.run(2)
+        >>> row.impl, row.backend_label, row.device_label, row.steps
+        ('noop', 'numpy', 'cpu', 2)
+        >>> result = bench(row.w, "numpy", repeats=1, extra=[Noop])  # doctest: +SKIP
+        >>> [r["impl"] for r in result["rows"]]  # doctest: +SKIP
+        ['xpnet', 'noop']
     """
 
     impl = "xpnet"
@@ -511,6 +548,17 @@ def bench(workload: str | Workload = "fashion-mlp", backends: Sequence[str] | st
         (xpnet-numpy time / this time), ``setup_s``, ``first_epoch_s`` (cold),
         ``first_call_s``, ``peak_mem_bytes``/``peak_mem_mib`` (+ ``mem_method``),
         ``gemm_s_per_epoch``, ``overhead_s_per_epoch``, ``threads``, ``seconds_all``.
+
+    The example is skipped by the doctests: ``bench`` records :func:`machine_info`, which
+    imports PyTorch or CuPy where installed, and even this tiny run takes about half a second.
+
+    Example:
+        >>> w = make_workload("custom", sizes=(8, 4), samples=16, batch_size=8, epochs=1)
+        >>> result = bench(w, "numpy", repeats=1)  # doctest: +SKIP
+        >>> [(r["impl"], r["backend"], r["device"]) for r in result["rows"]]  # doctest: +SKIP
+        [('xpnet', 'numpy', 'cpu')]
+        >>> result["workload"]["steps_per_epoch"], result["repeats"]  # doctest: +SKIP
+        (2, 1)
     """
     log = log or (lambda _msg: None)
     dtype = check_choice("dtype", dtype, ("float32", "float64"))
@@ -599,6 +647,14 @@ def format_table(result: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table (readable in a terminal too), one line per row.
 
     Columns are :data:`TABLE_COLUMNS`; missing values print as "-".
+
+    Example:
+        >>> table = format_table([{"impl": "xpnet", "backend": "numpy", "device": "cpu",
+        ...                        "dtype": "float32", "seconds_per_epoch": 0.5,
+        ...                        "samples_per_s": 2000.0, "speedup": 1.0}])
+        >>> lines = table.splitlines()
+        >>> len(lines), [cell.strip() for cell in lines[2].split("|")[1:9]]
+        (3, ['xpnet', 'numpy', 'cpu', 'float32', '0.5', '2,000', '1.00x', '-'])
     """
     rows = result["rows"] if isinstance(result, dict) else result
     table = [[title for _, title in TABLE_COLUMNS],
@@ -620,7 +676,16 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``result`` (from :func:`bench`) as indented JSON; returns the path."""
+    """Write ``result`` (from :func:`bench`) as indented JSON; returns the path.
+
+    Example:
+        >>> import json, tempfile
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as tmp:  # NumPy scalars become numbers
+        ...     path = write_json({"rows": [], "threads": np.int64(2)}, f"{tmp}/out/bench.json")
+        ...     path.name, json.loads(path.read_text())
+        ('bench.json', {'rows': [], 'threads': 2})
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
@@ -628,7 +693,18 @@ def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def plot(result: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
-    """Bar chart of the rows' seconds per epoch via :func:`xpnet.plot.plot_bench`."""
+    """Bar chart of the rows' seconds per epoch via :func:`xpnet.plot.plot_bench`.
+
+    Example:
+        >>> import tempfile
+        >>> result = {"rows": [{"impl": "xpnet", "backend": "numpy", "device": "cpu",
+        ...                     "seconds_per_epoch": 0.5, "speedup": 1.0}],
+        ...           "workload": {"name": "custom", "sizes": [8, 4], "batch_size": 8},
+        ...           "dtype": "float32", "repeats": 1}
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     plot(result, f"{tmp}/bench.png").name
+        'bench.png'
+    """
     from ..edges.plot import plot_bench  # noqa: PLC0415 - matplotlib only when plotting
 
     bars = [{"backend": f"xpnet {r['backend']}" if r["impl"] == "xpnet" else r["impl"],
@@ -643,7 +719,14 @@ def plot(result: dict[str, Any], path: str | os.PathLike, title: str | None = No
 
 # ============================================================================ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``xpnet bench``'s options to ``parser`` (a sub-command parser); returns it."""
+    """Add ``xpnet bench``'s options to ``parser`` (a sub-command parser); returns it.
+
+    Example:
+        >>> parser = add_arguments(argparse.ArgumentParser(prog="xpnet bench"))
+        >>> args = parser.parse_args(["--workload", "conv", "--repeats", "3"])
+        >>> args.workload, args.repeats, args.backends
+        ('conv', 3, 'numpy,torch,cupy,torch:cuda')
+    """
     parser.add_argument("--workload", default="fashion-mlp", choices=tuple(WORKLOADS),
                         help="what to train (default: fashion-mlp): " + "; ".join(
                             f"{w.name}: {w.about}" for w in WORKLOADS.values()))
@@ -680,7 +763,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run_cli(args: argparse.Namespace,
             extra: Sequence[Callable[[Workload, str, int], Contender]] = ()) -> int:
     """Run ``xpnet bench`` with parsed ``args`` (and the ``extra`` rows of :func:`bench`);
-    prints the table, returns the exit status."""
+    prints the table, returns the exit status.
+
+    The run is skipped by the doctests, like :func:`bench`'s example.
+
+    Example:
+        >>> args = add_arguments(argparse.ArgumentParser()).parse_args(
+        ...     ["--workload", "custom", "--sizes", "8,4", "--samples", "16",
+        ...      "--backends", "numpy", "--repeats", "1", "--quiet"])
+        >>> run_cli(args)  # doctest: +SKIP
+        workload custom: 8-4, 16 samples, batch 16, data: synthetic ...; median of 1 x 1 epoch(s)
+        | impl  | backend | device | dtype   | s/epoch (median) | ...
+        ...
+        0
+    """
     log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     # bad values raise ValueError/TypeError naming the option; xpnet's CLI (and ``main``)
     # turn them into one line "xpnet: error: ..." with exit status 2
@@ -713,6 +809,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "xpnet bench",
 
     ``prog`` names the command in the help and the recorded command line; ``extra`` adds rows
     (``benchmarks/peers.py`` runs this with the peer implementations).
+
+    Example:
+        >>> main(["--workload", "custom"])  # no --sizes: one "xpnet: error: ..." line on stderr
+        2
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = add_arguments(argparse.ArgumentParser(
