@@ -166,8 +166,9 @@ def blas_summary() -> str:
 def gpu_info() -> list[dict[str, Any]]:
     """Visible NVIDIA GPUs (name, memory, compute capability, driver), [] without one.
 
-    Asks PyTorch, then CuPy, then ``nvidia-smi`` for the driver; never raises.  (The example
-    is skipped by the doctests: it imports PyTorch or CuPy where installed, which is slow.)
+    Asks PyTorch, then CuPy, then ``nvidia-smi`` for the driver; never raises.  (The example,
+    on a machine with one H100, is skipped by the doctests: its answer depends on the machine,
+    and it imports PyTorch or CuPy where installed, which is slow.)
 
     Example:
         >>> [gpu["name"] for gpu in gpu_info()]  # doctest: +SKIP
