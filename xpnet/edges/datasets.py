@@ -134,7 +134,15 @@ def resolve_name(name: str) -> str:
 @dataclass(frozen=True, eq=False)
 class Split:
     """A train / validation / test split; features ``(n, d)`` (or images ``(n, 1, h, w)``),
-    labels int64 ``(n,)``."""
+    labels int64 ``(n,)``.
+
+    Example:
+        >>> import numpy as np
+        >>> x, y = np.zeros((4, 2), dtype=np.float32), np.array([0, 1, 0, 1])
+        >>> split = Split(x, y, x[:2], y[:2], x[:2], y[:2], ("a", "b"), ("no", "yes"))
+        >>> split.x_train.shape, split.x_val.shape, split.target_names
+        ((4, 2), (2, 2), ('no', 'yes'))
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -212,6 +220,23 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Raises ``ValueError`` for a bad magic number or when the data size does not match the
     dimensions in the header (a truncated or padded file).
+
+    Example:
+        >>> import struct, tempfile
+        >>> from pathlib import Path
+        >>> header = struct.pack(">4B2I", 0, 0, 0x08, 2, 2, 3)  # uint8 data, 2 dims: 2 x 3
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = Path(tmp.name) / "tiny-idx2-ubyte"
+        >>> _ = path.write_bytes(header + bytes(range(6)))
+        >>> read_idx(path)
+        array([[0, 1, 2],
+               [3, 4, 5]], dtype=uint8)
+        >>> _ = path.write_bytes(header + bytes(5))  # one byte short
+        >>> read_idx(path)
+        Traceback (most recent call last):
+        ...
+        ValueError: corrupt IDX file ...: expected 6 bytes of data, found 5
+        >>> tmp.cleanup()
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -255,6 +280,11 @@ def data_dirs(name: str, path: str | os.PathLike | None = None) -> list[Path]:
 
     ``path`` (if given), ``$XPNET_DATA/<name>`` (if set), ``~/.xpnet/datasets/<name>`` and
     ``SYSTEM_DATA_DIR/<name>``.
+
+    Example:
+        >>> dirs = data_dirs("fashion-mnist", "/data/fm")
+        >>> dirs[0].as_posix(), dirs[-1].as_posix()
+        ('/data/fm', '/usr/share/datasets/fashion-mnist')
     """
     name = _directory(name)
     dirs = [Path(path).expanduser()] if path is not None else []
