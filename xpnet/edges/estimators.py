@@ -104,7 +104,16 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class InvalidParameterError(ValueError, TypeError):
-    """A parameter outside its constraint (both a ValueError and a TypeError, as scikit-learn's)."""
+    """A parameter outside its constraint (both a ValueError and a TypeError, as scikit-learn's).
+
+    Example:
+        >>> MLPClassifier(alpha=-1).fit([[0.0], [1.0]], [0, 1])
+        Traceback (most recent call last):
+        ...
+        xpnet.edges.estimators.InvalidParameterError: alpha=-1 must be a finite number >= 0
+        >>> [issubclass(InvalidParameterError, kind) for kind in (ValueError, TypeError)]
+        [True, True]
+    """
 
 
 def _number(lo: float, hi: float = math.inf, *, integer: bool = False, open_lo: bool = False,
@@ -761,6 +770,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     call), ``coefs_`` and ``intercepts_`` (NumPy copies).
 
     Labels of any type (strings too) are encoded to 0..k-1 internally.
+
+    Example:
+        >>> import warnings
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(12, 3))
+        >>> y = np.array(["cat", "dog", "fish"] * 4)
+        >>> clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # 3 epochs do not converge (ConvergenceWarning)
+        ...     clf = clf.fit(X, y)
+        >>> clf.classes_.tolist(), clf.predict(X[:4]).shape, clf.predict_proba(X[:4]).shape
+        (['cat', 'dog', 'fish'], (4,), (4, 3))
+        >>> clf.n_iter_, [w.shape for w in clf.coefs_], set(clf.predict(X)) <= set(clf.classes_)
+        (3, [(3, 8), (8, 3)], True)
     """
 
     def _targets(self, y: Any, backend: Backend, first_pass: bool, incremental: bool,
@@ -859,6 +882,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Same parameters and attributes as :class:`MLPClassifier` (without ``classes_``).
     ``y`` may be 1-D or 2-D (several outputs); ``predict`` returns 1-D for a single output.
+
+    Example:
+        >>> import warnings
+        >>> import numpy as np
+        >>> X = np.arange(10.0).reshape(10, 1)
+        >>> y = 2 * X[:, 0] + 1
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # 3 epochs do not converge (ConvergenceWarning)
+        ...     one = reg.fit(X, y).predict(X[:3])
+        ...     two = reg.fit(X, np.stack([y, -y], axis=1)).predict(X[:3])
+        >>> one.shape, two.shape, reg.n_outputs_, len(reg.loss_curve_)
+        ((3,), (3, 2), 2, 3)
     """
 
     _loss = "mse"
