@@ -57,7 +57,15 @@ PROG = "xpnet"
 
 @dataclass(frozen=True)
 class ModelKind:
-    """What ``xpnet train --model NAME`` trains, and the defaults the command line gives it."""
+    """What ``xpnet train --model NAME`` trains, and the defaults the command line gives it.
+
+    Example:
+        >>> kind = MODELS["dual"]
+        >>> kind.epochs, kind.batch_size, kind.seed
+        (2000, None, 'DualLayer')
+        >>> ModelKind("my model", epochs=5, batch_size=16).seed is None
+        True
+    """
 
     summary: str  # one line of the help
     epochs: int  # --epochs when not given (the seeds' own numbers for their networks)
@@ -127,7 +135,16 @@ examples:
 
 
 class CLIError(Exception):
-    """A mistake on the command line, reported as one line ``xpnet: error: ...`` (exit 2)."""
+    """A mistake on the command line, reported as one line ``xpnet: error: ...`` (exit 2).
+
+    Example:
+        >>> main(["train", "--model", "dual", "--dataset", "digits"])  # one line on stderr
+        2
+        >>> raise CLIError("--model dual trains on --dataset breast_cancer only")
+        Traceback (most recent call last):
+        ...
+        xpnet.tools.cli.CLIError: --model dual trains on --dataset breast_cancer only
+    """
 
 
 # ---------------------------------------------------------------------------- argparse glue
@@ -200,7 +217,16 @@ def _weight_init(flag: str, text: str) -> str | float:
 
 # ------------------------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xpnet`` argument parser."""
+    """The ``xpnet`` argument parser.
+
+    Example:
+        >>> parser = build_parser()
+        >>> parser.parse_args(["env"])._command
+        'env'
+        >>> args = parser.parse_args(["train", "--epochs", "3", "--hidden", "16,8"])
+        >>> args._command, args.model, args.epochs, args.hidden
+        ('train', 'mlp', 3, [16, 8])
+    """
     parser = _Parser(
         prog=PROG, formatter_class=_Formatter, epilog=MAIN_EPILOG,
         description=_wrap("xpnet: readable neural networks written once against the Python "
@@ -386,6 +412,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns the exit status: 0 on success; 2 for a mistake on the command line or an error
     reported by xpnet, 1 for a fit that diverged or an unexpected error (each printed as one
     line ``xpnet: error: ...`` on stderr); 130 on Ctrl-C; 141 when stdout's reader has gone.
+
+    Example:
+        >>> main(["--version"])
+        xpnet ...
+        0
+        >>> main(["train", "--lr", "0"])  # "xpnet: error: argument --lr: ..." on stderr
+        2
     """
     debug = os.environ.get("XPNET_DEBUG", "") not in ("", "0")
     try:
