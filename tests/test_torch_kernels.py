@@ -97,6 +97,21 @@ def test_adam_takes_the_chain_for_views_and_mixed_buffers(tb):
         np.testing.assert_allclose(_np(got), ref, rtol=1e-5, atol=1e-6)
 
 
+def test_affine_is_the_product_plus_the_bias(tb):
+    """torch.addmm against the reference (x @ w, then the bias added to every row), on
+    contiguous and transposed inputs; other arguments take the reference itself."""
+    rng = np.random.default_rng(5)
+    x, w, b = (tb.asarray(rng.normal(size=s)) for s in ((130, 784), (784, 33), (33,)))
+    tol = 1e-5 if tb.dtype_name == "float32" else 1e-12
+    for xs in (x, x.T.contiguous().T):
+        want = tb.add_rows(xs @ w, b)
+        got = tb.affine(xs, w, b)
+        assert got.dtype == tb.dtype and got.shape == (130, 33)
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+    bias_2d = b[None, :]  # not a 1-d bias: the reference's broadcast
+    torch.testing.assert_close(tb.affine(x, w, bias_2d), x @ w + bias_2d)
+
+
 def test_relu_grad_is_the_reference_everywhere(tb):
     """``where(y > 0, dout, 0)`` to the bit, NaN and infinities in ``y`` included (NaN > 0 is
     false: 0), and ``y`` is left as it was."""

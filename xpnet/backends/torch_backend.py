@@ -103,6 +103,19 @@ class TorchBackend(Backend):
         torch = self._module
         return torch.sum(a, 0) if out is None else torch.sum(a, 0, out=out)
 
+    def affine(self, x: Any, w: Any, b: Any) -> Any:
+        """``x @ w + b`` (the reference: the product, then the bias added to every row in
+        place) as one ``torch.addmm``: the bias is the GEMM's starting value, so no second
+        pass over the output (~4% of ``predict_proba`` on 10,000 Fashion-MNIST rows, the
+        same as ``nn.Linear``).  The same sums, added in the GEMM's order: equal to float
+        rounding, not to the bit.  A Dense layer calls it where its backend has the hook."""
+        torch = self._module
+        if (type(x) is torch.Tensor and type(w) is torch.Tensor and type(b) is torch.Tensor
+                and x.ndim == 2 and w.ndim == 2 and b.ndim == 1
+                and x.dtype == w.dtype == b.dtype and x.dtype.is_floating_point):
+            return torch.addmm(b, x, w)
+        return self.add_rows(x @ w, b)
+
     def relu_grad(self, y: Any, dout: Any) -> Any:
         """``where(y > 0, dout, 0)`` (the reference) in one of torch's kernels:
         ``threshold_backward(dout, y', 0)`` is ``0 where y' <= 0, else dout``, the same for
