@@ -388,6 +388,11 @@ class Backend:
         """The column sums of a 2-d array (sum over axis 0), into ``out`` when given."""
         return _into(self.xp.sum(a, axis=0), out)
 
+    def affine(self, x: Any, w: Any, b: Any) -> Any:
+        """x @ w + b for 2-d ``x`` and a bias ``b`` added to every row (a Dense layer's
+        forward): the product, then :meth:`add_rows` in place on it."""
+        return self.add_rows(x @ w, b)
+
     def add_rows(self, z: Any, b: Any) -> Any:
         """z + b, a bias ``b`` added to every row of the 2-d ``z``, in place: ``z`` is a fresh
         product that nothing else holds (a Dense layer's ``x @ W``).  Returns ``z``."""
