@@ -425,3 +425,35 @@ def test_compiled_kernels_take_every_size_once_loaded_and_long_runs_load_them(mo
     monkeypatch.setattr(net.backend, "expect_steps", seen.append)
     xpnet.Trainer(net, x, np.arange(4) % 2, epochs=3, mini_batch_size=2, verbose=False).train()
     assert seen == [6]
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+def test_relu_after_a_fresh_output_works_in_place_and_standalone_never(backend_name):
+    """In a network, a ReLU after a Dense/BatchNorm/Conv output (a fresh array nothing else
+    holds) rectifies it in place on NumPy in eval mode (no new array per forward); the
+    results, and the gradients, are those of the same network computed without that; a ReLU
+    of its own never overwrites what it is given."""
+    x = np.random.default_rng(2).normal(size=(96, 100)).astype("float32")
+    t = np.arange(96) % 3
+    net = xpnet.MultiLayerNetExtend(100, [128, 128], 3, use_batchnorm=True, random_state=0,
+                                    backend=backend_name)
+    plain = xpnet.MultiLayerNetExtend(100, [128, 128], 3, use_batchnorm=True, random_state=0,
+                                      backend=backend_name)
+    relus = [ly for ly in net.layers.values() if isinstance(ly, ReLU)]
+    assert relus and all(r.owns_input for r in relus)
+    for r in (ly for ly in plain.layers.values() if isinstance(ly, ReLU)):
+        r.owns_input = False
+    np.testing.assert_array_equal(net.predict(x), plain.predict(x))
+    for key, g in net.gradient(x, t).items():
+        np.testing.assert_array_equal(net.backend.to_numpy(g),
+                                      plain.backend.to_numpy(plain.gradient(x, t)[key]))
+    if backend_name == "numpy":  # the ReLU's output is the array the layer before returned
+        seen = {}
+        before = net.layers["BatchNorm1"]
+        forward = before.forward
+        before.forward = lambda v, train=False: seen.setdefault("bn", forward(v, train))
+        net.predict(x)
+        assert relus[0].out is seen["bn"]
+    alone, given = ReLU(), x.copy()
+    alone.forward(given)
+    np.testing.assert_array_equal(given, x)

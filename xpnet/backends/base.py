@@ -399,6 +399,11 @@ class Backend:
         z += b
         return z
 
+    def relu_owned(self, x: Any) -> Any:
+        """max(x, 0) for an ``x`` that the caller owns (a fresh product nothing else holds):
+        in place where the library allows it; here a new array."""
+        return self.xp.maximum(x, 0.0)
+
     def relu_grad(self, y: Any, dout: Any) -> Any:
         """ReLU's backward from its output ``y``: ``dout`` where y > 0, else 0."""
         return self.xp.where(y > 0.0, dout, 0.0)

@@ -151,6 +151,18 @@ class NumpyBackend(Backend):
             z += b
         return z
 
+    def relu_owned(self, x: Any) -> Any:
+        """max(x, 0) written over ``x`` itself: no new array (for a 10,000 x 256 activation,
+        10 MB less to allocate and fault in per forward)."""
+        if type(x) is not np.ndarray or x.dtype not in _FLOATS:
+            return np.maximum(x, 0.0)
+        loops = _compiled(x, self.ELEMENTWISE_MIN_SIZE, self.ELEMENTWISE_MIN_SIZE)
+        if loops is None:
+            return np.maximum(x, x.dtype.type(0), out=x)
+        flat = x.reshape(-1)
+        loops.maximum_scalar(flat, x.dtype.type(0), flat)
+        return x
+
     def relu_grad(self, y: Any, dout: Any) -> Any:
         """where(y > 0, dout, 0) in one compiled pass, without the boolean temporary."""
         loops = _compiled(y, self.ELEMENTWISE_MIN_SIZE)

@@ -199,7 +199,11 @@ class Network(Saveable):
             labels[label] = labels.get(label, 0) + 1
             self.layers[f"{label}{labels[label]}"] = layer
         self.last_layer = LOSSES[self.loss_name](self.xp, b.ops)
-        self._reversed = list(self.layers.values())[::-1]
+        built = list(self.layers.values())
+        for before, layer in zip(built[:-1], built[1:], strict=True):
+            if isinstance(layer, L.Activation):  # after a fresh output: in place in eval mode
+                layer.owns_input = before.fresh_output
+        self._reversed = built[::-1]
 
     def _views_of(self, flat: Any) -> dict[str, Any]:
         """Views of a flat buffer, one per parameter key, shaped like the parameter."""
