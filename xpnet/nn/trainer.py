@@ -452,7 +452,10 @@ class Trainer:
         bind = getattr(self.optimizer, "bind", None)
         if bind is not None:
             bind(net.backend)
-        net.backend.expect_steps(self.max_iter)
+        # a network's steps; a model with its own epoch (the seed models) takes no compiled
+        # kernels, so it makes the backend load none
+        if getattr(net, "train_epoch", None) is None:
+            net.backend.expect_steps(self.max_iter)
         self._good, self._previous = self._check(), None
 
     # ------------------------------------------------------------------ the loop
