@@ -457,3 +457,39 @@ def test_relu_after_a_fresh_output_works_in_place_and_standalone_never(backend_n
     alone, given = ReLU(), x.copy()
     alone.forward(given)
     np.testing.assert_array_equal(given, x)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_stores_subnormal_moments_as_zero_and_keeps_the_weights(compiled, dtype,
+                                                                      monkeypatch):
+    """A weight whose gradient stays 0 would keep a subnormal first moment (slow arithmetic):
+    NumPy's Adam stores moments below the smallest normal number as 0, compiled or not;
+    the weights come out exactly as the unflushed formula gives them, and NaN stays NaN."""
+    if compiled and not cpu_kernels.AVAILABLE:
+        pytest.skip(cpu_kernels.REASON)
+    if not compiled:
+        _without_numba(monkeypatch)
+    tiny = np.finfo(dtype).tiny
+    n = NumpyBackend.COMPILED_MIN_SIZE + 5
+    rng = np.random.default_rng(7)
+    p = rng.normal(size=n).astype(dtype)
+    g = np.zeros(n, dtype=dtype)
+    g[:100] = rng.normal(size=100)
+    m = np.full(n, 1.05 * tiny, dtype=dtype)  # times 0.9: subnormal after one step
+    v = np.full(n, 1e-4, dtype=dtype)
+    v[-3:] = tiny  # times 0.999: subnormal
+    m[-1] = np.nan
+    want_p = p - dtype_lr(dtype) * (0.9 * m + 0.1 * g) / (np.sqrt(0.999 * v + 0.001 * g * g)
+                                                           + 1e-8)
+    NumpyBackend(dtype=dtype).adam(p, g, m, v, 0.9, 0.999, dtype_lr(dtype), 1e-8)
+    assert np.all(m[100:-1] == 0) and np.isnan(m[-1]) and np.all(v[-3:] == 0)
+    assert not np.any((m != 0) & (np.abs(m) < tiny)) and not np.any((v != 0) & (v < tiny))
+    np.testing.assert_array_equal(p[100:-1], want_p[100:-1])
+    assert np.isnan(p[-1])
+    # the kernel restores the thread's floating-point mode: NumPy still makes subnormals
+    assert np.float32(1e-38) * np.float32(0.01) != 0
+
+
+def dtype_lr(dtype):
+    return np.dtype(dtype).type(1e-3)

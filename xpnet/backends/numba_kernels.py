@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import sys
 from typing import Any
 
@@ -45,6 +46,47 @@ else:
     REASON = f"numba {numba.__version__}"
 
 
+#: the SSE control register's bits that flush subnormal results to zero (FTZ, 0x8000) and
+#: read subnormal inputs as zero (DAZ, 0x0040): where x86 does either in microcode, a pass
+#: whose values drift through the subnormal range takes twice as long
+FTZ_DAZ = 0x8040
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def _update_mxcsr(keep: int, add: int) -> int:  # pragma: no cover - compiled version runs
+    """Plain Python (without numba): the register cannot be reached; nothing changes."""
+    return 0
+
+
+if AVAILABLE:
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _update_mxcsr(typingctx: Any, keep: Any, add: Any) -> Any:  # noqa: F811
+        """In a compiled kernel: set the thread's SSE control register (MXCSR) to
+        (what it holds & ``keep``) | ``add``, in one step, and return what it held; 0 and no
+        change where the CPU is not x86."""
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            if not _X86:
+                return context.get_constant(types.uint32, 0)
+            i8p = ir.IntType(8).as_pointer()
+            access = ir.FunctionType(ir.VoidType(), [i8p])
+            slot = cgutils.alloca_once(builder, ir.IntType(32))
+            builder.call(cgutils.get_or_insert_function(builder.module, access,
+                                                        "llvm.x86.sse.stmxcsr"),
+                         [builder.bitcast(slot, i8p)])
+            old = builder.load(slot)
+            builder.store(builder.or_(builder.and_(old, args[0]), args[1]), slot)
+            builder.call(cgutils.get_or_insert_function(builder.module, access,
+                                                        "llvm.x86.sse.ldmxcsr"),
+                         [builder.bitcast(slot, i8p)])
+            return old
+
+        return types.uint32(types.uint32, types.uint32), codegen
+
+
 def _compiled(fn: Any) -> Any:
     """The kernel compiled by numba (single-threaded, releases the GIL), or as it is."""
     if not AVAILABLE:
@@ -57,25 +99,39 @@ def _compiled(fn: Any) -> Any:
 
 @_compiled
 def adam(p: Any, g: Any, m: Any, v: Any, b1: Any, c1: Any, b2: Any, c2: Any, lr_t: Any,
-         eps_t: Any) -> None:  # pragma: no cover - runs compiled
+         eps_t: Any, tiny: Any) -> None:  # pragma: no cover - runs compiled
     """One Adam step in place on 1-d contiguous arrays, element by element:
     m = b1 m + c1 g;  v = b2 v + c2 g^2;  p -= lr_t m / (sqrt(v) + eps_t)
-    with c1 = 1 - b1, c2 = 1 - b2 and the scalars in the arrays' dtype.
+    with c1 = 1 - b1, c2 = 1 - b2 and the scalars in the arrays' dtype.  A moment smaller in
+    magnitude than ``tiny`` (the dtype's smallest normal number) is stored as 0, and on x86
+    the pass runs with subnormal results and inputs read as 0 (FTZ/DAZ, the thread's
+    register restored after it): a weight whose gradient stays 0 (a border pixel's) would
+    otherwise keep a decaying m whose products are subnormal, which takes the pass from
+    ~70 to ~140 us (235k float32 values).  The weights do not change by it (such a step
+    lr_t m / (sqrt(v) + eps_t) is < 1e-30; sqrt(v) < 1e-19 disappears beside eps_t); NaN
+    stays NaN.
 
     Example:
         >>> import numpy as np
         >>> p, g, m, v = np.ones(2), np.array([1.0, -1.0]), np.zeros(2), np.zeros(2)
-        >>> adam(p, g, m, v, 0.9, 0.1, 0.999, 0.001, 0.1, 0.0)
+        >>> adam(p, g, m, v, 0.9, 0.1, 0.999, 0.001, 0.1, 0.0, 2.2e-308)
         >>> p.round(4).tolist(), m.round(4).tolist()
         ([0.6838, 1.3162], [0.1, -0.1])
     """
+    zero = tiny - tiny  # 0 in the arrays' dtype
+    # on x86 the pass runs with FTZ/DAZ: the products of a decaying moment (lr_t m, b1 m)
+    # cross the subnormal range too; the register is restored after the pass
+    mxcsr = _update_mxcsr(0xFFFFFFFF, FTZ_DAZ)
     for i in range(p.shape[0]):
         gi = g[i]
         mi = b1 * m[i] + c1 * gi
         vi = b2 * v[i] + c2 * (gi * gi)
+        mi = zero if (mi < tiny and mi > -tiny) else mi
+        vi = zero if vi < tiny else vi
         m[i] = mi
         v[i] = vi
         p[i] -= lr_t * mi / (math.sqrt(vi) + eps_t)
+    _update_mxcsr(0, mxcsr)
 
 
 @_compiled

@@ -176,14 +176,16 @@ class NumpyBackend(Backend):
     def adam(self, p: Any, g: Any, m: Any, v: Any, b1: float, b2: float, lr_t: float,
              eps_t: float) -> None:
         """Adam's step in place (``xpnet.nn.optimizers.Adam`` is the formula): one compiled
-        pass over a big contiguous buffer, else twelve in-place ufuncs on two scratch buffers
-        (any layout or dtype mix, the same operations in the same order)."""
+        pass over a big contiguous buffer, else in-place ufuncs on two scratch buffers (any
+        layout or dtype mix, the same operations in the same order).  Moments below the
+        dtype's smallest normal number are stored as 0 (see ``numba_kernels.adam``: subnormal
+        arithmetic doubles the pass's time; the weights do not change by it)."""
         last = self._adam_flat
         if last and last[0] is p and last[1] is g and last[2] is m and last[3] is v:
             # training's flat buffers again: checked when they first came
             s = p.dtype.type  # scalars in the arrays' dtype: float32 math stays float32
             _loops().adam(p, g, m, v, s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t),
-                          s(eps_t))
+                          s(eps_t), np.finfo(p.dtype).tiny)
             return
         loops = _compiled(p, self.COMPILED_MIN_SIZE)
         if loops is not None and all(type(a) is np.ndarray and a.flags.c_contiguous
@@ -193,19 +195,24 @@ class NumpyBackend(Backend):
                 self._adam_flat = (p, g, m, v)
             s = p.dtype.type
             loops.adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                       s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t), s(eps_t))
+                       s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t), s(eps_t),
+                       np.finfo(p.dtype).tiny)
             return
         scratch = getattr(self._local, "scratch", None)
         if scratch is None or scratch[0].shape != p.shape or scratch[0].dtype != p.dtype:
             scratch = self._local.scratch = (np.empty_like(p), np.empty_like(p))
         s1, s2 = scratch
+        tiny = np.finfo(m.dtype).tiny
         np.multiply(m, b1, out=m)               # m = b1 m + (1 - b1) g
         np.multiply(g, 1.0 - b1, out=s1)
         np.add(m, s1, out=m)
+        np.abs(m, out=s1)                       # below the smallest normal: 0 (the kernel's
+        m[s1 < tiny] = 0.0                      # flush; NaN stays NaN)
         np.multiply(g, g, out=s1)               # v = b2 v + (1 - b2) g^2
         np.multiply(s1, 1.0 - b2, out=s1)
         np.multiply(v, b2, out=v)
         np.add(v, s1, out=v)
+        v[v < tiny] = 0.0
         np.sqrt(v, out=s2)                      # p -= lr_t m / (sqrt(v) + eps_t)
         np.add(s2, eps_t, out=s2)
         np.multiply(m, lr_t, out=s1)
