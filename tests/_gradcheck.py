@@ -82,3 +82,11 @@ def one_thread() -> Iterator[None]:
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
+
+
+def adam_reference(p, g, m, v, b1, b2, lr_t, eps_t):
+    """Adam's step in float64 NumPy: the published formula in the form Adam.step uses
+    (lr_t and eps_t carry the bias correction); returns the new (p, m, v)."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - lr_t * m / (np.sqrt(v) + eps_t), m, v

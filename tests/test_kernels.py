@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from _gradcheck import adam_reference
 
 import xpnet
 from xpnet.backends import (
@@ -26,13 +27,6 @@ from xpnet.layers import Dense, ReLU
 from xpnet.optimizers import Adam
 
 needs_numba = pytest.mark.skipif(not cpu_kernels.AVAILABLE, reason=cpu_kernels.REASON)
-
-
-def _adam_reference(p, g, m, v, b1, b2, lr_t, eps_t):
-    """Adam's step in float64, the published formula in the form Adam.step uses."""
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
-    return p - lr_t * m / (np.sqrt(v) + eps_t), m, v
 
 
 def _adam_state(n, dtype, seed=0):
@@ -87,7 +81,7 @@ def test_numpy_adam_matches_the_formula(use_kernels, monkeypatch):
         _without_numba(monkeypatch)
     n = NumpyBackend.COMPILED_MIN_SIZE + 1
     p, g, m, v = _adam_state(n, "float64", seed=1)
-    want = _adam_reference(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
+    want = adam_reference(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
     NumpyBackend().adam(p, g, m, v, 0.9, 0.999, 1e-2, 1e-8)
     for got, exp in zip((p, m, v), want, strict=True):
         np.testing.assert_allclose(got, exp, rtol=1e-14, atol=1e-15)

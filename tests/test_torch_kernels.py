@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from _gradcheck import adam_reference
 
 from xpnet.backends import Backend, get_backend, torch_backend
 
@@ -30,13 +31,6 @@ def _np(a):
     return a.detach().cpu().double().numpy()
 
 
-def _adam_reference(p, g, m, v, b1, b2, lr_t, eps_t):
-    """Adam's step in float64 NumPy: the published formula in the form Adam.step uses."""
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
-    return p - lr_t * m / (np.sqrt(v) + eps_t), m, v
-
-
 def _adam_state(tb, n, seed=0):
     rng = np.random.default_rng(seed)
     p, g, m = (rng.normal(size=n) for _ in range(3))
@@ -56,7 +50,7 @@ def test_adam_is_the_published_formula(tb, n, b1, b2):
         c2 = math.sqrt(1.0 - b2**t)
         lr_t, eps_t = 3e-3 * c2 / (1.0 - b1**t), 1e-8 * c2
         tb.adam(*state, b1, b2, lr_t, eps_t)
-        ref = list(_adam_reference(ref[0], _np(g), ref[1], ref[2], b1, b2, lr_t,
+        ref = list(adam_reference(ref[0], _np(g), ref[1], ref[2], b1, b2, lr_t,
                                    eps_t))
     tol = 1e-5 if tb.dtype_name == "float32" else 1e-12
     for got, want in zip((p, m, v), ref, strict=True):
@@ -90,7 +84,7 @@ def test_adam_takes_the_chain_for_views_and_mixed_buffers(tb):
     n = torch_backend.TorchBackend.FUSED_ADAM_MIN_SIZE * 2
     p, g, m, v = (a[::2] for a in _adam_state(tb, 2 * n))
     assert not p.is_contiguous()
-    want = _adam_reference(*(_np(a) for a in (p, g, m, v)), 0.9, 0.999, 1e-3, 1e-8)
+    want = adam_reference(*(_np(a) for a in (p, g, m, v)), 0.9, 0.999, 1e-3, 1e-8)
     tb.adam(p, g, m, v, 0.9, 0.999, 1e-3, 1e-8)
     assert not tb._inf_steps
     for got, ref in zip((p, m, v), want, strict=True):
