@@ -442,8 +442,13 @@ def plot(out: dict[str, Any], path: Path) -> None:
             (axes[1], ("ratios", "xpnet_over_torch"),
              "xpnet time / PyTorch eager time (below 1: xpnet faster)",
              "xpnet / PyTorch (time ratio)")):
-        for w in widths:
-            bs, vs = series(w, metric)
+        lines = {w: series(w, metric) for w in widths}
+        if not any(vs for _, vs in lines.values()):  # e.g. PyTorch not installed: no ratio
+            ax.text(0.5, 0.5, f"{title}:\nno rows to compare (not measured here)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
+            ax.set_axis_off()
+            continue
+        for w, (bs, vs) in lines.items():
             ax.plot(bs, vs, "o-", color=colors[w], label=f"hidden width {w}")
         ax.axhline(1.0, color="gray", linewidth=0.8, linestyle=":")
         ax.set_xscale("log", base=2)
