@@ -22,6 +22,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .base import Backend, namespace_copy
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: each float dtype's smallest normal number, in that dtype (Adam's flush-to-zero bound)
+_TINY = {dt: np.finfo(dt).tiny for dt in _FLOATS}
 
 
 _kernels: Any = None  # numba_kernels once imported: its start-up is paid, every size uses it
@@ -185,7 +187,7 @@ class NumpyBackend(Backend):
             # training's flat buffers again: checked when they first came
             s = p.dtype.type  # scalars in the arrays' dtype: float32 math stays float32
             _loops().adam(p, g, m, v, s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t),
-                          s(eps_t), np.finfo(p.dtype).tiny)
+                          s(eps_t), _TINY[p.dtype])
             return
         loops = _compiled(p, self.COMPILED_MIN_SIZE)
         if loops is not None and all(type(a) is np.ndarray and a.flags.c_contiguous
@@ -196,7 +198,7 @@ class NumpyBackend(Backend):
             s = p.dtype.type
             loops.adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                        s(b1), s(1.0 - b1), s(b2), s(1.0 - b2), s(lr_t), s(eps_t),
-                       np.finfo(p.dtype).tiny)
+                       _TINY[p.dtype])
             return
         scratch = getattr(self._local, "scratch", None)
         if scratch is None or scratch[0].shape != p.shape or scratch[0].dtype != p.dtype:
@@ -333,8 +335,7 @@ def _namespace() -> Any:
         np.maximum.reduce
 
     def maximum(x1: Any, x2: Any) -> Any:
-        loops = (_compiled(x1, big, big) if type(x2) in scalars and type(x1) is ndarray
-                 and x1.size >= big else None)  # small arrays: straight to NumPy
+        loops = _compiled(x1, big, big) if type(x2) in scalars else None
         if loops is not None:
             out = np.empty_like(x1)
             loops.maximum_scalar(x1.reshape(-1), x1.dtype.type(x2), out.reshape(-1))
@@ -342,8 +343,7 @@ def _namespace() -> Any:
         return xp.maximum(x1, x2)
 
     def where(condition: Any, x1: Any, x2: Any) -> Any:
-        loops = (_compiled(x1, big, big) if type(x2) in scalars and type(x1) is ndarray
-                 and x1.size >= big else None)
+        loops = _compiled(x1, big, big) if type(x2) in scalars else None
         if (loops is not None and type(condition) is ndarray and condition.dtype == np.bool_
                 and condition.shape == x1.shape and condition.flags.c_contiguous):
             out = np.empty_like(x1)

@@ -81,7 +81,6 @@ from ..backends.base import ModuleRef
 from ..backends.validation import check_features, check_hidden_sizes, check_lengths, check_targets
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
-from ..nn.losses import softmax
 from ..nn.network import MultiLayerNetExtend, Network, chunk_bounds
 from ..nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..nn.state import Saveable, describe, rebuild
@@ -853,8 +852,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
         x, host_dtype = self._predict_input(X)
-        net = self.network_
-        return self._out(softmax(net.xp, self._scores(x), net.backend.ops), host_dtype)
+        return self._out(self.network_.last_layer.probabilities(self._scores(x)), host_dtype)
 
     def predict_log_proba(self, X: Any) -> Any:
         """Logarithm of :meth:`predict_proba`."""

@@ -123,8 +123,9 @@ class SoftmaxCrossEntropy(Loss):
         return namespace_of(z).argmax(z, axis=1)
 
     def probabilities(self, z: Any) -> Any:  # type: ignore[override]
-        """softmax(z) row by row."""
-        return softmax(namespace_of(z), z)
+        """softmax(z) row by row (the backend's fused pass for scores of its own library)."""
+        owned = self.ops is not None and self.ops.owns(z)
+        return softmax(namespace_of(z), z, self.ops if owned else None)
 
     def _integral(self, dtype: Any) -> bool:
         known = self._label_dtypes.get(dtype)

@@ -267,9 +267,14 @@ class Network(Saveable):
             x = layer.forward(x, train)
         return x
 
+    @property
+    def penalized(self) -> bool:
+        """True when an L1 or L2 strength is set (the loss and gradients carry a penalty)."""
+        return bool(self.l1 or self.weight_decay_lambda)
+
     def penalty(self) -> Any:
         """The L1/L2 penalty over all weights (0.0 when both strengths are zero)."""
-        if not (self.l1 or self.weight_decay_lambda):
+        if not self.penalized:
             return 0.0
         total = 0.0
         for key in self.weight_keys:
@@ -279,7 +284,7 @@ class Network(Saveable):
     def forward_loss(self, x: Any, t: Any, train: bool = False) -> Any:
         """The mean loss plus penalty as a 0-d device array (no host sync)."""
         loss = self.last_layer.forward(self.forward(x, train), t)
-        return loss + self.penalty() if self.l1 or self.weight_decay_lambda else loss
+        return loss + self.penalty() if self.penalized else loss
 
     def backward(self) -> dict[str, Any]:
         """Backpropagate the last ``forward_loss`` into ``grad_flat``; returns its views by key
@@ -289,7 +294,7 @@ class Network(Saveable):
         for layer in self._reversed:
             dout = layer.backward(dout)
         grads = self._grad_views
-        if self.l1 or self.weight_decay_lambda:
+        if self.penalized:
             for key in self.weight_keys:
                 grads[key] += penalty_grad(self.xp, self.params[key], self.l1,
                                            self.weight_decay_lambda)
