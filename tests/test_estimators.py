@@ -146,6 +146,30 @@ def test_warm_start_continues(cancer):
         warm.fit(x[y == 0], y[y == 0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_x_is_refused_before_the_fitted_model_changes(cancer, dtype, bad):
+    """scikit-learn's message for NaN/inf in X (xpnet reads float matrices for it once, then
+    tells validate_data to skip its own pass), raised before anything of a fitted model
+    changes: a refit on a bad matrix of another width keeps n_features_in_ and the network;
+    predict refuses bad rows alike; lists go through scikit-learn's own check."""
+    x, y = cancer.x_train.astype(dtype), cancer.y_train
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0), x, y)
+    net, before = clf.network_, clf.predict_proba(x)
+    wide = np.hstack([x, x[:, :3]])
+    wide[len(x) // 2, -1] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clf.fit(wide, y)
+    assert clf.n_features_in_ == x.shape[1] and clf.network_ is net
+    np.testing.assert_array_equal(clf.predict_proba(x), before)
+    rows = x[:5].copy()
+    rows[-1, -1] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clf.predict(rows)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clf.predict(rows.tolist())
+
+
 def test_early_stopping_restores_best_weights(digits, monkeypatch):
     held_out = {}
     original = est_mod.train_test_split

@@ -487,3 +487,43 @@ def test_adam_stores_subnormal_moments_as_zero_and_keeps_the_weights(compiled, d
 
 def dtype_lr(dtype):
     return np.dtype(dtype).type(1e-3)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_relu_kernel_is_np_maximum(dtype):
+    """ReLU over its own input (eval mode) is np.maximum(x, 0) bit for bit, NaN and signed
+    zeros included, at a length that leaves a vector remainder."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=10_007).astype(dtype)
+    x[:len(EDGE)] = EDGE
+    want = np.maximum(x, x.dtype.type(0))
+    cpu_kernels.maximum_scalar_in_place(x, x.dtype.type(0))
+    np.testing.assert_array_equal(x.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+    relu_input = rng.normal(size=(300, 70)).astype(dtype)
+    out = get_backend("numpy", dtype=dtype).relu_owned(relu_input)
+    assert out is relu_input and float(out.min()) == 0.0
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_all_finite_finds_every_nan_and_inf_anywhere(compiled, dtype, monkeypatch):
+    """The host finite check (a compiled test of the exponent bits once numba is loaded, else
+    NumPy's sum) is exactly np.isfinite(x).all(): a single NaN, +inf or -inf at the start,
+    in a vector remainder or at the end is found; the largest finite values, whose sum
+    overflows, are finite."""
+    if compiled and not cpu_kernels.AVAILABLE:
+        pytest.skip(cpu_kernels.REASON)
+    monkeypatch.setattr(numpy_backend, "_kernels", cpu_kernels if compiled else None)
+    x = np.random.default_rng(4).normal(size=(701, 97)).astype(dtype)
+    assert numpy_backend.all_finite(x)
+    big = np.full((300, 300), np.finfo(dtype).max, dtype=dtype)
+    assert numpy_backend.all_finite(big) and numpy_backend.all_finite(-big)
+    for where in (0, 5, x.size // 2, x.size - 3, x.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y.flat[where] = bad
+            assert not numpy_backend.all_finite(y), (where, bad)
+            strided = y[:, ::2]  # not contiguous: NumPy's path
+            assert numpy_backend.all_finite(strided) == bool(np.isfinite(strided).all())
+    assert numpy_backend.all_finite(np.arange(10)) and numpy_backend.all_finite(np.ones(3, bool))

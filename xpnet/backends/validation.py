@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import Backend, is_host, namespace_of
+from .numpy_backend import all_finite
 
 __all__ = ["check_features", "check_targets", "check_class_labels", "check_binary_targets",
            "check_lengths", "check_positive", "check_fraction", "check_choice",
@@ -71,13 +72,12 @@ def check_device(x: Any, backend: Backend, name: str = "x", dtype: Any = None) -
 
 def _host_float(host: np.ndarray, backend: Backend, name: str, fix: str) -> np.ndarray:
     """Cast numeric host data to the model's dtype, refusing NaN/inf and float32 overflow."""
-    # integers and booleans are always finite in float32/64.  A finite sum proves every value
-    # finite (one read of the data, no boolean temporary); only a NaN/inf sum, or one that
-    # overflowed, needs the element-wise look that finds the culprit
+    # integers and booleans are always finite in float32/64; floats are read once (no boolean
+    # temporary), and only data with a NaN/inf, or one that overflowed in the cast, gets the
+    # element-wise look that finds the culprit
     with np.errstate(over="ignore", invalid="ignore"):
         cast = host.astype(backend.dtype_name, copy=False)
-        suspect = host.dtype.kind == "f" and not np.isfinite(np.add.reduce(cast, axis=None))
-    if suspect:
+    if host.dtype.kind == "f" and not all_finite(cast):
         finite = np.isfinite(cast)
         if not finite.all():
             where = tuple(int(i) for i in np.argwhere(~finite)[0])

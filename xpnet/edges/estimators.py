@@ -73,11 +73,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends import Backend, get_backend, is_host, namespace_of
 from ..backends.base import ModuleRef
+from ..backends.numpy_backend import all_finite
 from ..backends.validation import check_features, check_hidden_sizes, check_lengths, check_targets
 from ..nn.init import INITIALIZERS, auto_rule
 from ..nn.layers import ACTIVATIONS as LAYER_ACTIVATIONS
@@ -304,11 +306,19 @@ class _BaseMLP(Saveable, BaseEstimator):
                 self._set_input_shape(sample)
             return x, y, None
         X = self._host(X, backend, "X")
+        # a float matrix scikit-learn would take as it is gets xpnet's finite check (one read,
+        # compiled where numba is loaded; scikit-learn's message when it fails), before
+        # anything of the model changes; other data gets scikit-learn's, after its conversion
+        ready = type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+        if ready and not all_finite(X):
+            assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
         if y is None:
-            X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+            X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES,
+                              ensure_all_finite=not ready)
         else:
             X, y = validate_data(self, X, self._host(y, backend, "y"), reset=reset,
-                                 dtype=_FLOAT_DTYPES, **self._y_check_params())
+                                 dtype=_FLOAT_DTYPES, ensure_all_finite=not ready,
+                                 **self._y_check_params())
             if reset:
                 self._set_input_shape(sample)
         if X.dtype == backend.dtype_name:  # shape and NaN/inf checked: no second scan
@@ -791,7 +801,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = np.asarray(self._host(y, backend, "y"))
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+        if not (y.ndim == 1 and y.dtype.kind in "biu"):  # 1-d integers are classes as they are
+            check_classification_targets(y)  # (scikit-learn's type_of_target: ~2 ms a 60k fit)
         if classes is not None:
             classes = np.unique(np.asarray(classes))
             if not first_pass and hasattr(self, "classes_") and not (
