@@ -527,3 +527,58 @@ def test_all_finite_finds_every_nan_and_inf_anywhere(compiled, dtype, monkeypatc
             strided = y[:, ::2]  # not contiguous: NumPy's path
             assert numpy_backend.all_finite(strided) == bool(np.isfinite(strided).all())
     assert numpy_backend.all_finite(np.arange(10)) and numpy_backend.all_finite(np.ones(3, bool))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bias_and_relu_in_one_pass_is_the_two_steps(dtype):
+    """affine_relu (a Dense and the ReLU after it, one compiled pass on NumPy) is max(x W + b, 0)
+    bit for bit, NaN and signed zeros included, and the reference on every other path."""
+    rng = np.random.default_rng(6)
+    b = get_backend("numpy", dtype=dtype)
+    x = rng.normal(size=(300, 40)).astype(dtype)
+    w = rng.normal(size=(40, 33)).astype(dtype)
+    bias = rng.normal(size=33).astype(dtype)
+    x[0, :5] = [np.nan, np.inf, 0.0, 0.0, 0.0]
+    want = np.maximum(x @ w + bias, x.dtype.type(0))
+    got = b.affine_relu(x, w, bias)
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{got.itemsize}"))
+    ref = Backend.affine_relu(b, x, w, bias)  # the reference: affine, then relu_owned
+    np.testing.assert_array_equal(ref, want)
+    if cpu_kernels.AVAILABLE:
+        z = (x @ w)[:, :7].copy()
+        z[0, :3] = [np.nan, -0.0, 0.0]
+        zero_bias = np.zeros(7, dtype)
+        expect = np.maximum(z + zero_bias, z.dtype.type(0))
+        cpu_kernels.add_rows_relu(z, zero_bias)
+        np.testing.assert_array_equal(z.view(f"u{z.itemsize}"), expect.view(f"u{z.itemsize}"))
+
+
+def test_eval_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backend_name):
+    """In eval mode a network runs each Dense with the ReLU after it as one step: the scores
+    and each ReLU's ``out`` are those of the layers run one by one, a Dense's own forward still
+    gives x W + b (negative values included), and a layer replaced in ``layers`` (the book's
+    code may do it) is used, not the old pair."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(50, 12)).astype("float32")
+    net = xpnet.MultiLayerNetExtend(12, [16, 16], 3, random_state=0, backend=backend_name)
+    xd = net.backend.asarray(x)
+    steps = net._eval_steps()
+    assert [type(layer).__name__ for layer, relu in steps if relu is not None] == ["Dense"] * 2
+    got = net.backend.to_numpy(net.forward(xd, False))
+    one_by_one, h = {}, xd
+    for key, layer in net.layers.items():
+        h = layer.forward(h, False)
+        one_by_one[key] = net.backend.to_numpy(h).copy()
+    np.testing.assert_allclose(got, one_by_one["Affine3"], rtol=1e-6, atol=1e-6)
+    assert one_by_one["Affine1"].min() < 0  # the Dense alone: no ReLU in it
+    net.forward(xd, False)
+    for key in ("Activation_function1", "Activation_function2"):
+        np.testing.assert_allclose(net.backend.to_numpy(net.layers[key].out), one_by_one[key],
+                                   rtol=1e-6, atol=1e-6)
+    net.layers["Activation_function1"] = xpnet.layers.Sigmoid(net.xp)
+    swapped = net.backend.to_numpy(net.forward(xd, False))
+    h = xd
+    for layer in net.layers.values():
+        h = layer.forward(h, False)
+    np.testing.assert_allclose(swapped, net.backend.to_numpy(h), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(swapped, got)

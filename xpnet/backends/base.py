@@ -393,6 +393,12 @@ class Backend:
         forward): the product, then :meth:`add_rows` in place on it."""
         return self.add_rows(x @ w, b)
 
+    def affine_relu(self, x: Any, w: Any, b: Any) -> Any:
+        """max(x @ w + b, 0): a Dense layer's forward and the ReLU's after it as one step (what
+        a network runs in eval mode); here :meth:`affine`, then :meth:`relu_owned` on the fresh
+        result."""
+        return self.relu_owned(self.affine(x, w, b))
+
     def add_rows(self, z: Any, b: Any) -> Any:
         """z + b, a bias ``b`` added to every row of the 2-d ``z``, in place: ``z`` is a fresh
         product that nothing else holds (a Dense layer's ``x @ W``).  Returns ``z``."""

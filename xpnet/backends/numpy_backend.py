@@ -185,6 +185,17 @@ class NumpyBackend(Backend):
             z += b
         return z
 
+    def affine_relu(self, x: Any, w: Any, b: Any) -> Any:
+        """max(x @ w + b, 0): the product, then the bias and the ReLU in one compiled pass
+        over it (two passes in the reference)."""
+        z = x @ w
+        loops = _compiled(z, self.ELEMENTWISE_MIN_SIZE)
+        if loops is not None and z.ndim == 2 and type(b) is np.ndarray \
+                and b.shape == (z.shape[1],) and b.dtype == z.dtype:
+            loops.add_rows_relu(z, b)
+            return z
+        return self.relu_owned(self.add_rows(z, b))
+
     def relu_owned(self, x: Any) -> Any:
         """max(x, 0) written over ``x`` itself: no new array (for a 10,000 x 256 activation,
         10 MB less to allocate and fault in per forward)."""

@@ -152,6 +152,13 @@ class Dense(Layer):
         # onto the fresh product: one array, not two
         return self.ops.affine(x, self.params[self.w_key], self.params[self.b_key])
 
+    def forward_relu(self, x: Any) -> Any:
+        """max(x W + b, 0): this layer's forward and a ReLU's after it in one step, which a
+        network runs in eval mode (one pass over the product for the bias and the ReLU, on
+        NumPy); :meth:`forward` itself always gives x W + b."""
+        self.x = x
+        return self.ops.affine_relu(x, self.params[self.w_key], self.params[self.b_key])
+
     def backward(self, dout: Any) -> Any:
         ops, buf = self.ops, self.grad_buffers
         self.grads[self.w_key] = ops.matmul(self.x.T, dout, out=buf.get(self.w_key))

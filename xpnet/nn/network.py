@@ -204,6 +204,7 @@ class Network(Saveable):
             if isinstance(layer, L.Activation):  # after a fresh output: in place in eval mode
                 layer.owns_input = before.fresh_output
         self._reversed = built[::-1]
+        self._steps_of: tuple[tuple[L.Layer, ...], list[Any]] | None = None
 
     def _views_of(self, flat: Any) -> dict[str, Any]:
         """Views of a flat buffer, one per parameter key, shaped like the parameter."""
@@ -260,12 +261,36 @@ class Network(Saveable):
     # ------------------------------------------------------------------ device-side core
     def forward(self, x: Any, train: bool = False) -> Any:
         """Scores for a device batch ``x`` (no validation, no conversion); flat rows of
-        images are reshaped to (N, C, H, W) first."""
+        images are reshaped to (N, C, H, W) first.  In eval mode a Dense layer and the ReLU
+        right after it run as one step (:meth:`Dense.forward_relu`), with the same result."""
         if x.ndim != len(self.input_shape) + 1:
             x = self.xp.reshape(x, (-1, *self.input_shape))  # -1: the batch, maybe symbolic
-        for layer in self.layers.values():
-            x = layer.forward(x, train)
+        if train:
+            for layer in self.layers.values():
+                x = layer.forward(x, True)
+            return x
+        for layer, relu in self._eval_steps():
+            if relu is None:
+                x = layer.forward(x, False)
+            else:
+                x = relu.out = layer.forward_relu(x)
         return x
+
+    def _eval_steps(self) -> list[tuple[L.Layer, L.ReLU | None]]:
+        """The eval-mode forward as (layer, the ReLU it runs with or None) steps: a Dense
+        followed by a ReLU that owns its input is one step.  Worked out again whenever
+        ``layers`` holds other layers than last time (the book's code may replace one)."""
+        built = tuple(self.layers.values())
+        if self._steps_of is not None and self._steps_of[0] == built:
+            return self._steps_of[1]
+        steps, i = [], 0
+        while i < len(built):
+            layer, after = built[i], built[i + 1] if i + 1 < len(built) else None
+            fused = (type(layer) is L.Dense and type(after) is L.ReLU and after.owns_input)
+            steps.append((layer, after if fused else None))
+            i += 2 if fused else 1
+        self._steps_of = (built, steps)
+        return steps
 
     @property
     def penalized(self) -> bool:
