@@ -553,16 +553,16 @@ def test_bias_and_relu_in_one_pass_is_the_two_steps(dtype):
         np.testing.assert_array_equal(z.view(f"u{z.itemsize}"), expect.view(f"u{z.itemsize}"))
 
 
-def test_eval_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backend_name):
-    """In eval mode a network runs each Dense with the ReLU after it as one step: the scores
-    and each ReLU's ``out`` are those of the layers run one by one, a Dense's own forward still
-    gives x W + b (negative values included), and a layer replaced in ``layers`` (the book's
-    code may do it) is used, not the old pair."""
+def test_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backend_name):
+    """A network runs each Dense with the ReLU after it as one step: the scores, each ReLU's
+    ``out`` and (training) the gradients are those of the layers run one by one, a Dense's own
+    forward still gives x W + b (negative values included), and a layer replaced in ``layers``
+    (the book's code may do it) is used, not the old pair."""
     rng = np.random.default_rng(7)
     x = rng.normal(size=(50, 12)).astype("float32")
     net = xpnet.MultiLayerNetExtend(12, [16, 16], 3, random_state=0, backend=backend_name)
     xd = net.backend.asarray(x)
-    steps = net._eval_steps()
+    steps = net._steps()
     assert [type(layer).__name__ for layer, relu in steps if relu is not None] == ["Dense"] * 2
     got = net.backend.to_numpy(net.forward(xd, False))
     one_by_one, h = {}, xd
@@ -575,6 +575,18 @@ def test_eval_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backe
     for key in ("Activation_function1", "Activation_function2"):
         np.testing.assert_allclose(net.backend.to_numpy(net.layers[key].out), one_by_one[key],
                                    rtol=1e-6, atol=1e-6)
+    # training: the same scores and the same gradients as the layers one by one
+    t = net.backend.asarray(np.arange(50) % 3, dtype=net.backend.index_dtype)
+    loss = net.backend.to_float(net.forward_loss(xd, t, train=True))
+    fused_grads = {k: net.backend.to_numpy(g).copy() for k, g in net.backward().items()}
+    h = xd
+    for layer in net.layers.values():
+        h = layer.forward(h, True)
+    assert net.backend.to_float(net.last_layer.forward(h, t)) == pytest.approx(loss, rel=1e-6)
+    plain_grads = net.backward()
+    for key, g in fused_grads.items():
+        np.testing.assert_allclose(g, net.backend.to_numpy(plain_grads[key]), rtol=1e-5,
+                                   atol=1e-6)
     net.layers["Activation_function1"] = xpnet.layers.Sigmoid(net.xp)
     swapped = net.backend.to_numpy(net.forward(xd, False))
     h = xd

@@ -261,25 +261,22 @@ class Network(Saveable):
     # ------------------------------------------------------------------ device-side core
     def forward(self, x: Any, train: bool = False) -> Any:
         """Scores for a device batch ``x`` (no validation, no conversion); flat rows of
-        images are reshaped to (N, C, H, W) first.  In eval mode a Dense layer and the ReLU
-        right after it run as one step (:meth:`Dense.forward_relu`), with the same result."""
+        images are reshaped to (N, C, H, W) first.  A Dense layer and the ReLU right after
+        it run as one step (:meth:`Dense.forward_relu`), with the same result and the same
+        state for backward."""
         if x.ndim != len(self.input_shape) + 1:
             x = self.xp.reshape(x, (-1, *self.input_shape))  # -1: the batch, maybe symbolic
-        if train:
-            for layer in self.layers.values():
-                x = layer.forward(x, True)
-            return x
-        for layer, relu in self._eval_steps():
+        for layer, relu in self._steps():
             if relu is None:
-                x = layer.forward(x, False)
+                x = layer.forward(x, train)
             else:
-                x = relu.out = layer.forward_relu(x)
+                x = relu.out = layer.forward_relu(x)  # what ReLU.backward reads
         return x
 
-    def _eval_steps(self) -> list[tuple[L.Layer, L.ReLU | None]]:
-        """The eval-mode forward as (layer, the ReLU it runs with or None) steps: a Dense
-        followed by a ReLU that owns its input is one step.  Worked out again whenever
-        ``layers`` holds other layers than last time (the book's code may replace one)."""
+    def _steps(self) -> list[tuple[L.Layer, L.ReLU | None]]:
+        """The forward as (layer, the ReLU it runs with or None) steps: a Dense followed by a
+        ReLU that owns its input is one step.  Worked out again whenever ``layers`` holds
+        other layers than last time (the book's code may replace one)."""
         built = tuple(self.layers.values())
         if self._steps_of is not None and self._steps_of[0] == built:
             return self._steps_of[1]
