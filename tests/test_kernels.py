@@ -594,3 +594,15 @@ def test_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backend_na
         h = layer.forward(h, False)
     np.testing.assert_allclose(swapped, net.backend.to_numpy(h), rtol=1e-6, atol=1e-6)
     assert not np.allclose(swapped, got)
+    # and backward goes through the layer that is there now
+    net.forward_loss(xd, t, train=True)
+    w1 = net.backend.to_numpy(net.backward()["W1"]).copy()
+    h = xd
+    for layer in net.layers.values():
+        h = layer.forward(h, True)
+    net.last_layer.forward(h, t)
+    dout = net.last_layer.backward(1.0)
+    for layer in reversed(net.layers.values()):
+        dout = layer.backward(dout)
+    np.testing.assert_allclose(w1, net.backend.to_numpy(net.layers["Affine1"].dW), rtol=1e-5,
+                               atol=1e-7)

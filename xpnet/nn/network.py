@@ -203,7 +203,6 @@ class Network(Saveable):
         for before, layer in zip(built[:-1], built[1:], strict=True):
             if isinstance(layer, L.Activation):  # after a fresh output: in place in eval mode
                 layer.owns_input = before.fresh_output
-        self._reversed = built[::-1]
         self._steps_of: tuple[tuple[L.Layer, ...], list[Any]] | None = None
 
     def _views_of(self, flat: Any) -> dict[str, Any]:
@@ -313,7 +312,9 @@ class Network(Saveable):
         (penalty included).  The next backward overwrites them: copy what you keep, or use
         :meth:`gradient`."""
         dout = self.last_layer.backward(1.0)
-        for layer in self._reversed:
+        for layer, relu in reversed(self._steps()):  # the layers forward ran, in reverse
+            if relu is not None:
+                dout = relu.backward(dout)
             dout = layer.backward(dout)
         grads = self._grad_views
         if self.penalized:
