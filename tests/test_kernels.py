@@ -451,6 +451,21 @@ def test_relu_after_a_fresh_output_works_in_place_and_standalone_never(backend_n
     alone, given = ReLU(), x.copy()
     alone.forward(given)
     np.testing.assert_array_equal(given, x)
+    # a layer replaced by one whose output is not fresh (it keeps it): the ReLU after it no
+    # longer owns its input, and what that layer keeps is left as it was
+
+    class Keeps(xpnet.layers.Layer):
+        def forward(self, v, train=False):
+            self.kept = v + 0.0  # a new array, which this layer holds on to
+            return self.kept
+
+        def backward(self, dout):
+            return dout
+
+    keeps = net.layers["BatchNorm1"] = Keeps()
+    net.forward(net.backend.asarray(x), False)
+    assert not relus[0].owns_input
+    assert float(net.backend.to_numpy(keeps.kept).min()) < 0.0
 
 
 @pytest.mark.parametrize("compiled", [True, False])

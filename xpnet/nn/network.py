@@ -199,11 +199,8 @@ class Network(Saveable):
             labels[label] = labels.get(label, 0) + 1
             self.layers[f"{label}{labels[label]}"] = layer
         self.last_layer = LOSSES[self.loss_name](self.xp, b.ops)
-        built = list(self.layers.values())
-        for before, layer in zip(built[:-1], built[1:], strict=True):
-            if isinstance(layer, L.Activation):  # after a fresh output: in place in eval mode
-                layer.owns_input = before.fresh_output
         self._steps_of: tuple[tuple[L.Layer, ...], list[Any]] | None = None
+        self._steps()
 
     def _views_of(self, flat: Any) -> dict[str, Any]:
         """Views of a flat buffer, one per parameter key, shaped like the parameter."""
@@ -274,11 +271,15 @@ class Network(Saveable):
 
     def _steps(self) -> list[tuple[L.Layer, L.ReLU | None]]:
         """The forward as (layer, the ReLU it runs with or None) steps: a Dense followed by a
-        ReLU that owns its input is one step.  Worked out again whenever ``layers`` holds
-        other layers than last time (the book's code may replace one)."""
+        ReLU that owns its input is one step.  Worked out again, with which activations own
+        their input (those after a layer with a fresh output), whenever ``layers`` holds other
+        layers than last time (the book's code may replace one)."""
         built = tuple(self.layers.values())
         if self._steps_of is not None and self._steps_of[0] == built:
             return self._steps_of[1]
+        for before, layer in zip((None, *built[:-1]), built, strict=True):
+            if isinstance(layer, L.Activation):  # after a fresh output: in place in eval mode
+                layer.owns_input = before is not None and before.fresh_output
         steps, i = [], 0
         while i < len(built):
             layer, after = built[i], built[i + 1] if i + 1 < len(built) else None
