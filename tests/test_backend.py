@@ -108,6 +108,26 @@ def test_dtype_accepted(backend_name, dtype):
     assert b.zeros((2,)).dtype == b.dtype
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_all_finite_on_every_backend(backend_name, dtype):
+    """Backend.all_finite answers as the reference ``all(isfinite(x))``: every element checked
+    (first, middle, last; NaN, +inf, -inf), finite values whose sum overflows accepted, a
+    transposed view, and the array left as it was."""
+    b = get_backend(backend_name, dtype=dtype)
+    host = np.random.default_rng(5).normal(size=(300, 70)).astype(dtype)
+    assert b.all_finite(b.asarray(host)) is True
+    big = np.full((300, 70), np.finfo(dtype).max / 2, dtype=dtype)
+    assert b.all_finite(b.asarray(big)) is True and b.all_finite(b.asarray(-big)) is True
+    for where in ((0, 0), (150, 33), (299, 69)):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = host.copy()
+            y[where] = bad
+            arr = b.asarray(y)
+            assert b.all_finite(arr) is False, (where, bad)
+            assert b.all_finite(b.xp.matrix_transpose(arr)) is False
+            np.testing.assert_array_equal(b.to_numpy(arr), y)  # not changed
+
+
 def test_random_state_type():
     with pytest.raises(TypeError, match="random_state"):
         get_backend("numpy", random_state=1.5)

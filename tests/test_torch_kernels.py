@@ -150,32 +150,34 @@ def test_softmax_of_other_shapes_is_the_formula(tb):
     np.testing.assert_allclose(_np(tb.softmax(v)), want / want.sum(1, keepdims=True))
 
 
-@pytest.mark.parametrize("size", [10, torch_backend.ISFINITE_SUM_MIN_SIZE + 3])
+@pytest.mark.parametrize("size", [10, 40_000])
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf, -math.inf, "overflow"])
-def test_isfinite_is_torchs(tb, size, bad):
-    """The namespace's isfinite: a fresh boolean array equal to torch.isfinite's, whether the
-    sum proves every value finite, finds a NaN/inf, or overflows on finite values (on a GPU:
-    torch.isfinite itself, no sync)."""
+def test_all_finite_is_the_reference(tb, size, bad):
+    """Backend.all_finite on torch (the sum's shortcut) answers as ``all(isfinite(x))`` does,
+    whether the sum proves every value finite, finds a NaN/inf, or overflows on finite
+    values; the tensor is not changed."""
     x = tb.asarray(np.random.default_rng(3).normal(size=size))
     if bad == "overflow":
         big = torch.finfo(tb.dtype).max
         x[: size // 2 + 1] = big / 2  # finite values whose sum is infinite
     elif bad is not None:
         x[size // 3] = bad
-    got = tb.xp.isfinite(x)
-    assert got.dtype == torch.bool and got.shape == x.shape
-    torch.testing.assert_close(got, torch.isfinite(x), rtol=0, atol=0)
-    got[0] = False  # writable, and not shared
-    assert bool(tb.xp.isfinite(x)[0]) == bool(torch.isfinite(x)[0])
+    before = x.clone()
+    want = bool(torch.all(torch.isfinite(x)))
+    assert tb.all_finite(x) is want
+    assert want is (bad in (None, "overflow"))
+    torch.testing.assert_close(x, before, rtol=0, atol=0, equal_nan=True)
 
 
-def test_isfinite_of_other_dtypes_and_shapes(tb):
-    xp = tb.xp
-    ints = torch.arange(torch_backend.ISFINITE_SUM_MIN_SIZE + 1, device=tb.device)
-    assert bool(torch.all(xp.isfinite(ints)))
+def test_all_finite_of_other_dtypes_and_shapes(tb):
+    assert tb.all_finite(torch.arange(70_000, device=tb.device))
+    assert tb.all_finite(torch.zeros(5, dtype=torch.bool, device=tb.device))
     m = tb.asarray(np.ones((300, 200)))
     m[7, 9] = math.nan
-    assert not bool(xp.all(xp.isfinite(m))) and int((~xp.isfinite(m)).sum()) == 1
+    assert not tb.all_finite(m) and not tb.all_finite(m.T)  # a transposed view too
+    assert tb.all_finite(tb.asarray(np.ones((300, 200))).T)
+    assert not tb.all_finite(torch.tensor([1.0, math.inf], dtype=torch.float16))
+    assert tb.all_finite(torch.full((10,), 60000.0, dtype=torch.float16))  # the sum overflows
 
 
 @pytest.mark.parametrize("size", [7, torch_backend.ALL_BYTES_MIN_SIZE + 1])
@@ -203,8 +205,8 @@ def test_all_is_compats(tb, size):
 
 
 def test_device_features_are_checked_through_the_namespace(tb):
-    """A model's own tensors with a NaN are refused as before (validation asks
-    ``xp.all(xp.isfinite(x))``)."""
+    """A model's own tensors with a NaN are refused as before (validation asks the backend's
+    ``all_finite``)."""
     from xpnet.backends.validation import check_features
 
     x = tb.asarray(np.ones((100, 784)))

@@ -310,6 +310,20 @@ class Backend:
                            for v in scalars]), *arrays]
         return self.to_numpy(xp.concat(parts)).tolist()
 
+    def all_finite(self, x: Any) -> bool:
+        """True when no element of ``x``, an array of this backend's library, is NaN or
+        infinite: one answer on the host (a sync).  Input validation asks it of a model's own
+        arrays; a backend may answer in fewer passes than ``all(isfinite(x))``.
+
+        Example:
+            >>> import array_api_strict as xps
+            >>> b = Backend(xps, dtype="float32")
+            >>> b.all_finite(xps.ones(3)), b.all_finite(xps.asarray([1.0, xps.inf]))
+            (True, False)
+        """
+        xp = self.xp
+        return bool(xp.all(xp.isfinite(x)))
+
     def expect_steps(self, steps: int) -> None:
         """A training run of ``steps`` steps begins (a backend may prepare kernels that pay off
         over a long run; NumPy loads its compiled ones).  Nothing here."""

@@ -150,6 +150,10 @@ class NumpyBackend(Backend):
             out += np.asarray(a, dtype=to).tolist()
         return out
 
+    def all_finite(self, x: Any) -> bool:
+        """The exponent-bit test of the module's :func:`all_finite` (one read)."""
+        return all_finite(np.asarray(x))
+
     def expect_steps(self, steps: int) -> None:
         """A run of ``steps`` training steps begins: from ``COMPILE_AFTER_STEPS`` the compiled
         kernels are loaded now, and every array size uses them."""

@@ -116,6 +116,22 @@ class TorchBackend(Backend):
             return torch.addmm(b, x, w)
         return self.add_rows(x @ w, b)
 
+    def all_finite(self, x: Any) -> bool:
+        """A float tensor's sum, read on the host: a finite sum proves every element finite
+        (any NaN or infinity makes it NaN or infinite), in one pass and without a boolean
+        array (0.8 ms for 10,000 x 784 float32 on the CPU, against 1.6 ms for the sum, a
+        filled boolean array and its minimum before); a sum that is not finite (a NaN/inf,
+        or finite values that overflow) takes the reference's element-wise look.  One sync
+        on a GPU either way."""
+        torch = self._module
+        if type(x) is torch.Tensor and not x.dtype.is_floating_point \
+                and not x.dtype.is_complex:
+            return True  # integers and booleans have no NaN or infinity
+        if (type(x) is torch.Tensor and x.dtype.is_floating_point
+                and math.isfinite(torch.sum(x).item())):
+            return True
+        return super().all_finite(x)
+
     def relu_grad(self, y: Any, dout: Any) -> Any:
         """``where(y > 0, dout, 0)`` (the reference) in one of torch's kernels:
         ``threshold_backward(dout, y', 0)`` is ``0 where y' <= 0, else dout``, the same for
@@ -219,16 +235,6 @@ def _namespace(xp: Any, torch: Any) -> Any:
             return x.to(dtype)  # a new tensor, as copy=True asks
         return xp.astype(x, dtype, copy=copy, device=device)
 
-    def isfinite(x: Any, /) -> Any:
-        # a finite sum proves every element finite (any NaN or infinity makes it NaN or
-        # infinite): one read, without isfinite's four passes (==, abs, !=, and); an overflowed
-        # or NaN sum takes the element-wise look.  CPU only: reading the sum is a sync on a GPU
-        if (type(x) is torch.Tensor and x.numel() >= ISFINITE_SUM_MIN_SIZE
-                and x.dtype.is_floating_point and x.device.type == "cpu"
-                and math.isfinite(torch.sum(x).item())):
-            return torch.ones(x.shape, dtype=torch.bool, device=x.device)
-        return xp.isfinite(x)
-
     def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
         # all of a boolean array as the minimum of its bytes (0 or 1): torch.all reads ~2 GB/s
         # on the CPU, amin over uint8 ~15x faster (10,000 x 784: 0.27 ms instead of 3.8 ms)
@@ -237,13 +243,10 @@ def _namespace(xp: Any, torch: Any) -> Any:
             return torch.amin(x.view(torch.uint8)) != 0
         return xp.all(x, axis=axis, keepdims=keepdims)
 
-    ns.maximum, ns.where, ns.take, ns.astype = maximum, where, take, astype
-    ns.isfinite, ns.all = isfinite, all
+    ns.maximum, ns.where, ns.take, ns.astype, ns.all = maximum, where, take, astype, all
     return ns
 
 
-#: floating arrays from this many elements (on the CPU) are proven finite by their sum first
-ISFINITE_SUM_MIN_SIZE = 1 << 15
 #: boolean arrays from this many elements take ``all`` as the minimum of their bytes
 ALL_BYTES_MIN_SIZE = 1 << 12
 

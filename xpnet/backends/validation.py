@@ -99,7 +99,7 @@ def _numeric(x: Any, backend: Backend, name: str, what: str, type_fix: str, fini
     if not is_host(x):
         arr = check_device(x, backend, name)
         check_shape(tuple(arr.shape))
-        if not bool(backend.xp.all(backend.xp.isfinite(arr))):
+        if not backend.all_finite(arr):
             raise ValueError(f"{name} contains NaN or infinity; {finite_fix}")
         return arr
     host = _host_array(x, name, what)
