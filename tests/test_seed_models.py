@@ -99,8 +99,7 @@ def test_fit_without_validation_data(backend_name, cancer, cls):
     proba = model.predict_proba(cancer.x_val)
     assert type(proba) is np.ndarray and proba.shape == pred.shape
     np.testing.assert_array_equal(proba > 0.5, pred)
-    # the logistic function of the logits, relatively accurate near 0 too (the activation
-    # used in training is accurate to an ulp of 1 only)
+    # the logistic function of the logits, relatively accurate near 0 too
     z = model.backend.to_numpy(model.forpass(model.backend.asarray(cancer.x_val - 40.0)))
     far = model.predict_proba(cancer.x_val - 40.0).astype(np.float64)
     np.testing.assert_allclose(far, 1.0 / (1.0 + np.exp(-np.maximum(z, -80.0))), rtol=1e-5)

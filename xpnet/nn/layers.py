@@ -17,8 +17,7 @@ from ..backends import Backend, backend_of, namespace_of
 from ..backends.base import _into
 
 __all__ = ["Layer", "Activation", "Dense", "Affine", "ReLU", "Relu", "Sigmoid", "Tanh", "Identity",
-           "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid",
-           "sigmoid_tanh"]
+           "BatchNormalization", "BatchNorm", "Dropout", "ACTIVATIONS", "sigmoid"]
 
 
 def sigmoid(xp: Any, z: Any) -> Any:
@@ -31,24 +30,6 @@ def sigmoid(xp: Any, z: Any) -> Any:
         [0.5, 1.8048513878454153e-35]
     """
     return 1.0 / (1.0 + xp.exp(-xp.maximum(z, -80.0)))
-
-
-def sigmoid_tanh(xp: Any, z: Any) -> Any:
-    """The logistic function as an activation: (1 + tanh(z / 2)) / 2.  The same function as
-    :func:`sigmoid` to an absolute error of about one unit in the last place of 1, which is
-    all an activation and its gradient y (1 - y) need, in 4 element-wise passes without a
-    floor (tanh never overflows) instead of 5: values below ~3e-8 (float32) come out 0, so
-    probabilities, whose logarithms users take, come from :func:`sigmoid`.
-
-    Example:
-        >>> import numpy as np
-        >>> sigmoid_tanh(np, np.array([0.0, 2.0, -1000.0])).round(6).tolist()
-        [0.5, 0.880797, 0.0]
-    """
-    y = xp.tanh(z * 0.5)  # a new array: halved and shifted in place
-    y *= 0.5
-    y += 0.5
-    return y
 
 
 class Layer:
@@ -257,7 +238,7 @@ class Sigmoid(Activation):
 
     def forward(self, x: Any, train: bool = False) -> Any:
         self.xp = self.xp or namespace_of(x)
-        self.out = sigmoid_tanh(self.xp, x)
+        self.out = sigmoid(self.xp, x)
         return self.out
 
     def backward(self, dout: Any) -> Any:

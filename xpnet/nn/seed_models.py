@@ -27,7 +27,7 @@ from ..backends.validation import (
     is_host,
 )
 from .init import init_scale
-from .layers import sigmoid, sigmoid_tanh
+from .layers import sigmoid
 from .losses import binary_cross_entropy_from_logits, penalty, penalty_grad
 from .optimizers import SGD
 from .state import Saveable
@@ -99,8 +99,8 @@ class SingleLayer(Saveable):
         return x @ self.w + self.b
 
     def activation(self, z: Any) -> Any:
-        """The sigmoid (an activation: see :func:`~xpnet.nn.layers.sigmoid_tanh`)."""
-        return sigmoid_tanh(self.xp, z)
+        """The sigmoid (:func:`~xpnet.nn.layers.sigmoid`)."""
+        return sigmoid(self.xp, z)
 
     def backprop(self, x: Any, err: Any) -> tuple[Any, ...]:
         """Mean gradients of the logistic loss given err = a - y, in ``_param_names`` order."""
@@ -269,7 +269,7 @@ class SingleLayer(Saveable):
     def predict_proba(self, x: Any) -> Any:
         """Probability of class 1, shape (n, 1)."""
         xd = self._features(x, "x")
-        out = sigmoid(self.xp, self.forpass(xd))  # accurate near 0 too, unlike activation()
+        out = self.activation(self.forpass(xd))
         return self.backend.to_numpy(out) if is_host(x) else out
 
     def score(self, x: Any, y: Any) -> float:
