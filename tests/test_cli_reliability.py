@@ -258,9 +258,14 @@ def test_ctrl_c_in_process_is_one_line_130(capsys, monkeypatch):
         main(["env"])
 
 
+#: a child as a terminal starts it, with SIGINT at Python's default handler: a test runner
+#: started in the background (``cmd &`` in a script, nohup) hands its children SIGINT
+#: ignored, and Python then never raises KeyboardInterrupt, whatever the CLI does
+_SIGINT_AS_IN_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+
 #: the console script, with SIGINT sent to itself when ``sys.argv[1]`` is reached: the first
 #: import of a module ("xpnet.edges.estimators"), or a call ("module:attribute")
-_INTERRUPTED_AT = textwrap.dedent("""
+_INTERRUPTED_AT = _SIGINT_AS_IN_A_TERMINAL + textwrap.dedent("""
     import importlib, importlib.abc, os, signal, sys
     where = sys.argv.pop(1)
     interrupt = lambda: os.kill(os.getpid(), signal.SIGINT)
@@ -302,10 +307,12 @@ def test_sigint_at_any_point_is_one_line_130(tmp_path, where):
 
 
 def test_sigint_while_training_in_a_process(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "train", "--model", "dual",
-                             "--epochs", "100000000", "--save", "m.npz"], cwd=tmp_path,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # ``python -m xpnet``, with SIGINT as in a terminal
+    run_module = "; import runpy; runpy.run_module('xpnet', run_name='__main__', alter_sys=True)"
+    proc = subprocess.Popen([sys.executable, "-c", _SIGINT_AS_IN_A_TERMINAL + run_module,
+                             "train", "--model", "dual", "--epochs", "100000000", "--save",
+                             "m.npz"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     assert "training DualLayer" in proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
