@@ -124,12 +124,11 @@ class TorchBackend(Backend):
         or finite values that overflow) takes the reference's element-wise look.  One sync
         on a GPU either way."""
         torch = self._module
-        if type(x) is torch.Tensor and not x.dtype.is_floating_point \
-                and not x.dtype.is_complex:
-            return True  # integers and booleans have no NaN or infinity
-        if (type(x) is torch.Tensor and x.dtype.is_floating_point
-                and math.isfinite(torch.sum(x).item())):
-            return True
+        if type(x) is torch.Tensor:
+            if not (x.dtype.is_floating_point or x.dtype.is_complex):
+                return True  # integers and booleans have no NaN or infinity
+            if x.dtype.is_floating_point and math.isfinite(torch.sum(x).item()):
+                return True
         return super().all_finite(x)
 
     def relu_grad(self, y: Any, dout: Any) -> Any:
