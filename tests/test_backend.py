@@ -128,6 +128,39 @@ def test_all_finite_on_every_backend(backend_name, dtype):
             np.testing.assert_array_equal(b.to_numpy(arr), y)  # not changed
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("relu", [True, False])
+def test_affine_checked_is_affine_then_a_finite_test(backend_name, dtype, relu):
+    """Backend.affine_checked gives x W + b (ReLU'd when asked) as affine/affine_relu do, and
+    says whether x W + b is all finite: NaN/inf in x (first, middle, last row), NaN/inf/huge
+    values in the bias, and finite x whose products overflow; without NumPy's warnings (the
+    flag is the answer to them)."""
+    b = get_backend(backend_name, dtype=dtype)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 20)).astype(dtype)
+    w = rng.normal(size=(20, 33)).astype(dtype)
+    bias = rng.normal(size=33).astype(dtype)
+    want = x.astype("float64") @ w.astype("float64") + bias
+    want = np.maximum(want, 0.0) if relu else want
+    z, finite = b.affine_checked(b.asarray(x), b.asarray(w), b.asarray(bias), relu)
+    assert finite is True
+    np.testing.assert_allclose(b.to_numpy(z), want, rtol=1e-4 if dtype == "float32" else 1e-12,
+                               atol=1e-4 if dtype == "float32" else 1e-12)
+    for row in (0, 150, 299):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[row, 7] = bad
+            assert b.affine_checked(b.asarray(y), b.asarray(w), b.asarray(bias), relu)[1] is False
+    huge = np.full_like(x, np.finfo(dtype).max / 4)  # finite, but the sums overflow
+    assert b.affine_checked(b.asarray(huge), b.asarray(np.abs(w)), b.asarray(bias),
+                            relu)[1] is False
+    for bad in (np.nan, np.inf):
+        hot = bias.copy()
+        hot[-1] = bad
+        assert b.affine_checked(b.asarray(x), b.asarray(w), b.asarray(hot), relu)[1] is False
+
+
 def test_random_state_type():
     with pytest.raises(TypeError, match="random_state"):
         get_backend("numpy", random_state=1.5)

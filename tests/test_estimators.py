@@ -18,6 +18,7 @@ import xpnet
 import xpnet.estimators as est_mod
 from xpnet import MLPClassifier, MLPRegressor
 from xpnet.backend import get_backend, library_of
+from xpnet.backends.validation import check_features
 
 SMALL = dict(hidden_layer_sizes=(10,), max_iter=100, learning_rate_init=0.01)
 #: the same MLP given as a layer list: the estimator builds a Network instead
@@ -168,6 +169,32 @@ def test_nan_or_inf_in_x_is_refused_before_the_fitted_model_changes(cancer, dtyp
         clf.predict(rows)
     with pytest.raises(ValueError, match="NaN|infinity"):
         clf.predict(rows.tolist())
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_prediction_finds_nan_and_inf_in_its_forward_pass(backend_name, cancer, to_numpy):
+    """predict/predict_proba leave the NaN/inf check of features that go in as they are to
+    the forward pass (Network.forward_unchecked): a NaN or infinity in any chunk of rows,
+    host or device input, still gets the error (and no NumPy warning first); finite rows get
+    the probabilities the checked path gives."""
+    x, y = cancer.x_train.astype("float32"), cancer.y_train
+    clf = _quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0,
+                                   backend=backend_name), x, y)
+    backend = clf.network_.backend
+    clf.network_.eval_chunk = 64  # several chunks: the check runs in each
+    want = to_numpy(clf.network_.last_layer.probabilities(  # the checked path, same chunks
+        clf._scores(check_features(x, backend, "X"))))
+    for on_device in (False, True):
+        data = (lambda a: backend.asarray(a)) if on_device else (lambda a: a)
+        np.testing.assert_array_equal(to_numpy(clf.predict_proba(data(x))), want)
+        for row in (0, 100, len(x) - 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                rows = x.copy()
+                rows[row, 3] = bad
+                with pytest.raises(ValueError, match="NaN|infinity"):
+                    clf.predict_proba(data(rows))
+                with pytest.raises(ValueError, match="NaN|infinity"):
+                    clf.predict(data(rows))
 
 
 def test_early_stopping_restores_best_weights(digits, monkeypatch):

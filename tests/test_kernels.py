@@ -568,6 +568,46 @@ def test_bias_and_relu_in_one_pass_is_the_two_steps(dtype):
         np.testing.assert_array_equal(z.view(f"u{z.itemsize}"), expect.view(f"u{z.itemsize}"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("relu", [True, False])
+def test_checked_bias_pass_is_the_reference_bit_for_bit(dtype, relu, monkeypatch):
+    """affine_checked on NumPy (bias, finite test and ReLU in one compiled pass) gives the
+    reference's array bit for bit (NaN and signed zeros included) and its flag, compiled or
+    not (XPNET_NUMBA=0's path)."""
+    rng = np.random.default_rng(9)
+    b = get_backend("numpy", dtype=dtype)
+    x = rng.normal(size=(300, 40)).astype(dtype)
+    w = rng.normal(size=(40, 33)).astype(dtype)
+    bias = rng.normal(size=33).astype(dtype)
+    bias[:2] = [-0.0, 0.0]
+    for bad in (None, np.nan, np.inf, -np.inf):
+        y = x.copy()
+        if bad is not None:
+            y[123, 4] = bad
+        with np.errstate(all="ignore"):
+            z = y @ w + bias
+        want = np.maximum(z, z.dtype.type(0)) if relu else z
+        for compiled in (True, False):
+            if compiled and not cpu_kernels.AVAILABLE:
+                continue
+            monkeypatch.setattr(numpy_backend, "_kernels", cpu_kernels if compiled else None)
+            got, finite = b.affine_checked(y, w, bias, relu)
+            assert finite is (bad is None)
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"),
+                                          want.view(f"u{got.itemsize}"))
+    if cpu_kernels.AVAILABLE:  # the kernel alone: ties, signed zeros, NaN, +-inf
+        z = np.array([[0.0, -0.0, np.nan, np.inf, -np.inf, -1.0, 2.0]], dtype)
+        zero = np.zeros(7, dtype)
+        for low in (0.0, -np.inf):
+            out = z.copy()
+            finite = cpu_kernels.add_rows_max_finite(out, zero, z.dtype.type(low))
+            assert finite is False
+            want = np.maximum(z + zero, z.dtype.type(low))  # -0.0 + 0.0 is +0.0
+            np.testing.assert_array_equal(out.view(f"u{z.itemsize}"), want.view(f"u{z.itemsize}"))
+        assert cpu_kernels.add_rows_max_finite(z[:, [0, 1, 5, 6]].copy(), zero[:4],
+                                               z.dtype.type(0.0)) is True
+
+
 def test_forward_runs_dense_and_relu_as_one_step_with_the_same_result(backend_name):
     """A network runs each Dense with the ReLU after it as one step: the scores, each ReLU's
     ``out`` and (training) the gradients are those of the layers run one by one, a Dense's own

@@ -4,6 +4,7 @@ views into one flat buffer, output types, initializers and argument errors."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -145,6 +146,59 @@ def test_predict_loss_accuracy_types_and_values(backend_name, rng):
     assert acc == pytest.approx(np.mean(y.argmax(axis=1) == t))
     assert net.accuracy(x, np.eye(3)[t]) == acc  # one-hot labels
     assert net.loss(x, np.eye(3)[t]) == pytest.approx(loss, rel=1e-6)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", None])
+def test_forward_unchecked_finds_every_nan_and_inf_and_otherwise_is_forward(backend_name,
+                                                                           hidden):
+    """Network.forward_unchecked: for finite features the scores of forward (bit for bit)
+    and True; (None, False) for a NaN or infinity anywhere in x, including in a feature whose
+    weights are all zero (then x is read itself); finite x whose first product overflows gives
+    forward's scores with a RuntimeWarning; a network that does not start with a Dense layer
+    reads x first."""
+    layers = [("dense", {"units": 7}), *([hidden] if hidden else []), ("dense", {"units": 3})]
+    net = xpnet.Network(layers, input_shape=5, dtype="float32", backend=backend_name,
+                        random_state=0)
+    b = net.backend
+    host = np.random.default_rng(3).normal(size=(40, 5)).astype("float32")
+    scores, finite = net.forward_unchecked(b.asarray(host))
+    assert finite is True
+    np.testing.assert_array_equal(b.to_numpy(scores), b.to_numpy(net.forward(b.asarray(host))))
+
+    def refused(x):
+        return net.forward_unchecked(b.asarray(x)) == (None, False)
+
+    for where in ((0, 0), (20, 2), (39, 4)):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = host.copy()
+            y[where] = bad
+            assert refused(y), (where, bad)
+    first = net.layers["Affine1"]
+    w1 = b.to_numpy(net.params["W1"]).copy()
+    w1[2] = 0.0  # feature 2 meets no weight: its NaN would vanish in a BLAS that skips zeros
+    net.params["W1"][...] = b.asarray(w1)
+    assert first.reaches_every_input() is False
+    y = host.copy()
+    y[7, 2] = np.nan
+    assert refused(y)
+    assert net.forward_unchecked(b.asarray(host))[1] is True
+    w1[0], w1[2] = 10.0, 1.0  # every feature reached again: the check rides on the product
+    net.params["W1"][...] = b.asarray(w1)
+    huge = np.full((3, 5), 3e38, dtype="float32")  # finite; 10 x 3e38 overflows float32
+    with warnings.catch_warnings(record=True) as caught:  # and NumPy's in the layers after
+        warnings.simplefilter("always")
+        scores, finite = net.forward_unchecked(b.asarray(huge))
+        expected = b.to_numpy(net.forward(b.asarray(huge)))
+    assert finite is True and any("not finite although x is" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(b.to_numpy(scores), expected)
+    starts_otherwise = xpnet.Network([("dropout", {"ratio": 0.5}),
+                                      ("dense", {"units": 3})], input_shape=5,
+                                     backend=backend_name, random_state=0)
+    assert starts_otherwise.forward_unchecked(b.asarray(host))[1] is True
+    y = host.copy()
+    y[39, 4] = np.inf
+    assert starts_otherwise.forward_unchecked(b.asarray(y)) == (None, False)
 
 
 def test_get_state_set_state(backend_name, rng):

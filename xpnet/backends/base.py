@@ -413,6 +413,28 @@ class Backend:
         result."""
         return self.relu_owned(self.affine(x, w, b))
 
+    def affine_checked(self, x: Any, w: Any, b: Any, relu: bool) -> tuple[Any, bool]:
+        """(x @ w + b, with the ReLU after it when ``relu``; True when x @ w + b is all finite):
+        the first step of a forward on features not yet checked for NaN/inf, where the check
+        of the (narrower) product stands in for a read of the features (see
+        ``Network.forward_unchecked``).  Here :meth:`affine`, :meth:`all_finite` on it, then
+        :meth:`relu_owned`.
+
+        Example:
+            >>> import numpy as np
+            >>> from xpnet.backends import get_backend
+            >>> b = get_backend("numpy", dtype="float64")
+            >>> z, finite = b.affine_checked(np.array([[1.0, -2.0]]), np.eye(2), np.zeros(2), True)
+            >>> z.tolist(), finite
+            ([[1.0, 0.0]], True)
+        """
+        return self._checked(self.affine(x, w, b), relu)
+
+    def _checked(self, z: Any, relu: bool) -> tuple[Any, bool]:
+        """:meth:`affine_checked` from a fresh x @ w + b."""
+        finite = self.all_finite(z)
+        return (self.relu_owned(z) if relu else z), finite
+
     def add_rows(self, z: Any, b: Any) -> Any:
         """z + b, a bias ``b`` added to every row of the 2-d ``z``, in place: ``z`` is a fresh
         product that nothing else holds (a Dense layer's ``x @ W``).  Returns ``z``."""

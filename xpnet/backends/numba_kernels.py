@@ -23,8 +23,8 @@ import sys
 from typing import Any
 
 __all__ = ["AVAILABLE", "REASON", "adam", "maximum_scalar", "maximum_scalar_in_place",
-           "where_scalar", "add_rows", "add_rows_relu", "column_sums", "relu_grad", "shift_rows",
-           "normalize_rows", "softmax_cross_entropy", "any_nonfinite"]
+           "where_scalar", "add_rows", "add_rows_relu", "add_rows_max_finite", "column_sums",
+           "relu_grad", "shift_rows", "normalize_rows", "softmax_cross_entropy", "any_nonfinite"]
 
 AVAILABLE = False
 REASON = ""
@@ -221,6 +221,35 @@ def add_rows_relu(z: Any, b: Any) -> None:  # pragma: no cover - runs compiled
         for j in range(d):
             v = z[i, j] + b[j]
             z[i, j] = 0.0 if v <= 0.0 else v
+
+
+@_compiled
+def add_rows_max_finite(z: Any, b: Any, low: Any) -> bool:  # pragma: no cover - runs compiled
+    """z = maximum(z + b, low) in place (``low`` 0 for a ReLU, -inf for none), for a 2-d
+    C-contiguous ``z`` and 1-d ``b``; True when every z + b is finite.  The first step of a
+    forward on features not yet checked for NaN/inf (``Network.forward_unchecked``): the
+    check rides on this pass over the product instead of a read of the features (0.1 ms more
+    than :func:`add_rows_relu` for 10,000 x 256 float32; the read of the 10,000 x 784 features
+    it replaces takes 0.8-2.4 ms).  Training keeps :func:`add_rows_relu` (no test: ~1 us less
+    per 128 x 256 batch).
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.array([[1.0, -3.0]])
+        >>> add_rows_max_finite(z, np.array([1.0, 1.0]), 0.0), z.tolist()
+        (True, [[2.0, 0.0]])
+        >>> add_rows_max_finite(np.array([[np.inf]]), np.zeros(1), -np.inf)
+        False
+    """
+    n, d = z.shape
+    finite = True
+    for i in range(n):
+        for j in range(d):
+            v = z[i, j] + b[j]
+            e = v - v  # 0 for a finite v, NaN for NaN and +-inf: no literal, no float64
+            finite &= e == e
+            z[i, j] = low if v <= low else v
+    return finite
 
 
 @_compiled

@@ -92,14 +92,14 @@ def _host_float(host: np.ndarray, backend: Backend, name: str, fix: str) -> np.n
 
 
 def _numeric(x: Any, backend: Backend, name: str, what: str, type_fix: str, finite_fix: str,
-             check_shape: Callable[[tuple[int, ...]], None]) -> Any:
+             check_shape: Callable[[tuple[int, ...]], None], finite: bool = True) -> Any:
     """Numeric data moved onto ``backend`` once, in the model's float dtype: host data is read,
     checked (dtype, ``check_shape``, finite values) and cast on the host; arrays of the model's
-    own library are checked where they are, with one reduction."""
+    own library are checked where they are, with one reduction (none without ``finite``)."""
     if not is_host(x):
         arr = check_device(x, backend, name)
         check_shape(tuple(arr.shape))
-        if not backend.all_finite(arr):
+        if finite and not backend.all_finite(arr):
             raise ValueError(f"{name} contains NaN or infinity; {finite_fix}")
         return arr
     host = _host_array(x, name, what)
@@ -110,12 +110,14 @@ def _numeric(x: Any, backend: Backend, name: str, what: str, type_fix: str, fini
 
 
 def check_features(x: Any, backend: Backend, name: str = "x",
-                   n_features: int | None = None) -> Any:
+                   n_features: int | None = None, finite: bool = True) -> Any:
     """Validate a 2-D finite numeric feature matrix and move it onto ``backend`` once.
 
     ``n_features`` (when given) is the width the model was built or fitted with.  Host data
     of any numeric dtype is cast to the model's float dtype (float64 input to a float32 model
-    becomes float32).
+    becomes float32) and checked for NaN/inf (the cast can overflow); ``finite=False`` leaves
+    that check of an array of the model's own library to the caller (a prediction makes it
+    in its forward pass: ``Network.forward_unchecked``).
 
     Example:
         >>> from xpnet.backends import get_backend
@@ -132,7 +134,7 @@ def check_features(x: Any, backend: Backend, name: str = "x",
                     "encode categorical columns as numbers (e.g. sklearn's OneHotEncoder) and "
                     "convert the array to float first",
                     "impute or drop those values (e.g. sklearn's SimpleImputer) first",
-                    lambda shape: _check_shape(shape, name, n_features))
+                    lambda shape: _check_shape(shape, name, n_features), finite)
 
 
 def _check_shape(shape: tuple[int, ...], name: str, n_features: int | None) -> None:

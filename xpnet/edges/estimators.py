@@ -288,29 +288,37 @@ class _BaseMLP(Saveable, BaseEstimator):
         """True for arrays of the model's own (non-NumPy) library: used where they are."""
         return not is_host(x) and backend.owns(x)
 
-    def _inputs(self, X: Any, y: Any, backend: Backend, reset: bool) -> tuple[Any, Any, Any]:
-        """(device features, ``y``, the NumPy dtype host results come back in).
+    def _inputs(self, X: Any, y: Any, backend: Backend, reset: bool,
+                finite_later: bool = False) -> tuple[Any, Any, Any, Callable[[], None] | None]:
+        """(device features, ``y``, the NumPy dtype host results come back in, None).
 
         Features of the model's own library are checked where they are (the dtype is then
         None: results stay on the device); anything else is validated on the host by
         scikit-learn's ``validate_data`` (with ``y`` unless it is None, as in ``predict``),
         and host results come back in the validated input's float dtype, as in scikit-learn.
         Images (n_samples, C, H, W) are checked and reshaped to flat rows first.
+
+        With ``finite_later`` (prediction), features that reach the network as they are (no
+        cast) are not read for NaN/inf here: the forward pass checks them
+        (:meth:`_scores`), and the last value is the function that raises the error for them.
         """
         X, sample = self._rows(X, reset)
         if self._on_device(X, backend):
-            x = check_features(X, backend, "X", n_features=None if reset else self.n_features_in_)
+            x = check_features(X, backend, "X", n_features=None if reset else self.n_features_in_,
+                               finite=not finite_later)
             if reset:
                 self.n_features_in_ = int(x.shape[1])
                 self.__dict__.pop("feature_names_in_", None)
                 self._set_input_shape(sample)
-            return x, y, None
+            return x, y, None, (lambda: check_features(X, backend, "X")) if finite_later else None
         X = self._host(X, backend, "X")
         # a float matrix scikit-learn would take as it is gets xpnet's finite check (one read,
         # compiled where numba is loaded; scikit-learn's message when it fails), before
-        # anything of the model changes; other data gets scikit-learn's, after its conversion
+        # anything of the model changes, or in the forward pass when it goes in as it is;
+        # other data gets scikit-learn's, after its conversion
         ready = type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
-        if ready and not all_finite(X):
+        later = finite_later and ready and X.dtype == backend.dtype_name
+        if ready and not later and not all_finite(X):
             assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
         if y is None:
             X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES,
@@ -322,9 +330,11 @@ class _BaseMLP(Saveable, BaseEstimator):
             if reset:
                 self._set_input_shape(sample)
         if X.dtype == backend.dtype_name:  # shape and NaN/inf checked: no second scan
-            return backend.asarray(X, name="X"), y, X.dtype
+            reject = (lambda: assert_all_finite(X, estimator_name=type(self).__name__,
+                                                input_name="X")) if later else None
+            return backend.asarray(X, name="X"), y, X.dtype, reject
         # a cast to a narrower dtype (float64 data, float32 model) can still overflow
-        return check_features(X, backend, "X"), y, X.dtype
+        return check_features(X, backend, "X"), y, X.dtype, None
 
     def _rows(self, X: Any, reset: bool) -> tuple[Any, tuple[int, ...] | None]:
         """(``X`` as flat rows, the shape of its samples) for images (n_samples, C, H, W);
@@ -366,11 +376,13 @@ class _BaseMLP(Saveable, BaseEstimator):
     def _y_check_params(self) -> dict[str, Any]:
         return {}
 
-    def _predict_input(self, X: Any) -> tuple[Any, Any]:
-        """(device features, the NumPy dtype of host results or None: see :meth:`_inputs`)."""
+    def _predict_scores(self, X: Any) -> tuple[Any, Any]:
+        """(network outputs for ``X`` in eval mode, the NumPy dtype of host results or None:
+        see :meth:`_inputs`)."""
         check_is_fitted(self)
-        x, _, host_dtype = self._inputs(X, None, self.network_.backend, reset=False)
-        return x, host_dtype
+        x, _, host_dtype, reject = self._inputs(X, None, self.network_.backend, reset=False,
+                                                finite_later=True)
+        return self._scores(x, reject), host_dtype
 
     def _out(self, z: Any, host_dtype: Any) -> Any:
         """Device result as it is, or as a NumPy array of ``host_dtype``."""
@@ -378,14 +390,23 @@ class _BaseMLP(Saveable, BaseEstimator):
             return z
         return self.network_.backend.to_numpy(z).astype(host_dtype, copy=False)
 
-    def _scores(self, x: Any) -> Any:
+    def _scores(self, x: Any, reject: Callable[[], None] | None = None) -> Any:
         """Network outputs in eval mode, in nearly equal chunks of at most the network's
-        ``eval_chunk`` rows."""
+        ``eval_chunk`` rows; for features not yet checked for NaN/inf, checked on the way
+        (``Network.forward_unchecked``), with ``reject()`` raising the error."""
         net = self.network_
         bounds = chunk_bounds(x.shape[0], net.eval_chunk)
-        if len(bounds) == 1:
-            return net.forward(x, False)
-        return net.xp.concat([net.forward(x[a:b, ...], False) for a, b in bounds], axis=0)
+        parts = []
+        for a, b in bounds:
+            rows = x if len(bounds) == 1 else x[a:b, ...]
+            if reject is None:
+                parts.append(net.forward(rows, False))
+                continue
+            scores, finite = net.forward_unchecked(rows)
+            if not finite:
+                reject()
+            parts.append(scores)
+        return parts[0] if len(parts) == 1 else net.xp.concat(parts, axis=0)
 
     # ------------------------------------------------------------------ training
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
@@ -400,7 +421,7 @@ class _BaseMLP(Saveable, BaseEstimator):
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         backend = (get_backend(self.backend, self._fit_dtype(X), self._seed()) if first_pass
                    else self.network_.backend)
-        x, y, host_dtype = self._inputs(X, y, backend, reset=first_pass)
+        x, y, host_dtype, _ = self._inputs(X, y, backend, reset=first_pass)
         if host_dtype is None:  # scikit-learn compared the lengths of host data
             check_lengths(x, y, "X", "y")
         t = self._targets(y, backend, first_pass, incremental, classes)  # on the device
@@ -420,7 +441,7 @@ class _BaseMLP(Saveable, BaseEstimator):
             if not isinstance(validation_data, tuple) or len(validation_data) != 2:
                 raise TypeError(f"validation_data must be a tuple (X_val, y_val), got "
                                 f"{type(validation_data).__name__}")
-            x_val, y_val, _ = self._inputs(*validation_data, backend, reset=False)
+            x_val, y_val, _, _ = self._inputs(*validation_data, backend, reset=False)
             t_val = self._targets(y_val, backend, False, True, None)
         n = int(x.shape[0])
         if self.batch_size == "auto":
@@ -851,9 +872,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X: Any) -> Any:
         """Predicted labels; NumPy for host input, the model's library for its own arrays
         (numeric labels only; string labels always come back as NumPy)."""
-        x, host_dtype = self._predict_input(X)
+        scores, host_dtype = self._predict_scores(X)
         xp = self.network_.xp
-        idx = xp.argmax(self._scores(x), axis=1)
+        idx = xp.argmax(scores, axis=1)
         backend = self.network_.backend
         if host_dtype is None and self.classes_.dtype.kind in "biuf":
             classes = xp.asarray(self.classes_, device=backend.device)
@@ -862,8 +883,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
-        x, host_dtype = self._predict_input(X)
-        return self._out(self.network_.last_layer.probabilities(self._scores(x)), host_dtype)
+        scores, host_dtype = self._predict_scores(X)
+        return self._out(self.network_.last_layer.probabilities(scores), host_dtype)
 
     def predict_log_proba(self, X: Any) -> Any:
         """Logarithm of :meth:`predict_proba`."""
@@ -929,8 +950,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) for a single output, else (n_samples, n_outputs)."""
-        x, host_dtype = self._predict_input(X)
-        z = self._scores(x)
+        z, host_dtype = self._predict_scores(X)
         if self.n_outputs_ == 1:
             z = self.network_.xp.reshape(z, (-1,))
         return self._out(z, host_dtype)

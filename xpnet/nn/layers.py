@@ -140,6 +140,21 @@ class Dense(Layer):
         self.x = x
         return self.ops.affine_relu(x, self.params[self.w_key], self.params[self.b_key])
 
+    def forward_checked(self, x: Any, relu: bool) -> tuple[Any, bool]:
+        """(x W + b, with a ReLU after it when ``relu``; True when x W + b is all finite):
+        :meth:`forward_relu` or :meth:`forward` for features not yet checked for NaN/inf
+        (``Network.forward_unchecked``)."""
+        self.x = x
+        return self.ops.affine_checked(x, self.params[self.w_key], self.params[self.b_key],
+                                       relu)
+
+    def reaches_every_input(self) -> bool:
+        """True when no row of W is all zeros: every input feature meets a non-zero weight, so a
+        NaN or infinity in a feature leaves x W non-finite whatever the BLAS skips."""
+        xp = self.xp  # the smallest row maximum of |W| (0.07 ms for 784 x 256 on torch, where
+        # any(W != 0) takes 0.33 ms); a NaN weight answers False, which is safe
+        return bool(xp.min(xp.max(xp.abs(self.params[self.w_key]), axis=1)) > 0.0)
+
     def backward(self, dout: Any) -> Any:
         ops, buf = self.ops, self.grad_buffers
         self.grads[self.w_key] = ops.matmul(self.x.T, dout, out=buf.get(self.w_key))
