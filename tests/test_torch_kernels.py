@@ -106,6 +106,22 @@ def test_affine_is_the_product_plus_the_bias(tb):
     torch.testing.assert_close(tb.affine(x, w, bias_2d), x @ w + bias_2d)
 
 
+def test_relu_owned_rectifies_in_place_as_the_reference(tb):
+    """relu_owned writes max(x, 0) over the fresh x itself, bit for bit the reference's new
+    array (NaN, infinities and signed zeros included); integer tensors take the reference."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(64, 33))
+    z[0, :6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, -1e-300]
+    z = tb.asarray(z)
+    want = Backend.relu_owned(tb, z.clone())  # the Array API reference: a new array
+    got = tb.relu_owned(z)
+    assert got.data_ptr() == z.data_ptr() and got.dtype == tb.dtype
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(torch.signbit(got), torch.signbit(want))
+    ints = torch.tensor([-2, 3], device=tb.device)
+    assert tb.relu_owned(ints).tolist() == [0, 3]
+
+
 def test_relu_grad_is_the_reference_everywhere(tb):
     """``where(y > 0, dout, 0)`` to the bit, NaN and infinities in ``y`` included (NaN > 0 is
     false: 0), and ``y`` is left as it was."""
