@@ -290,7 +290,8 @@ class _BaseMLP(Saveable, BaseEstimator):
 
     def _inputs(self, X: Any, y: Any, backend: Backend, reset: bool,
                 finite_later: bool = False) -> tuple[Any, Any, Any, Callable[[], None] | None]:
-        """(device features, ``y``, the NumPy dtype host results come back in, None).
+        """(device features, ``y``, the NumPy dtype host results come back in, the function
+        that raises the NaN/inf error where that check is left to the forward pass, else None).
 
         Features of the model's own library are checked where they are (the dtype is then
         None: results stay on the device); anything else is validated on the host by
@@ -299,8 +300,7 @@ class _BaseMLP(Saveable, BaseEstimator):
         Images (n_samples, C, H, W) are checked and reshaped to flat rows first.
 
         With ``finite_later`` (prediction), features that reach the network as they are (no
-        cast) are not read for NaN/inf here: the forward pass checks them
-        (:meth:`_scores`), and the last value is the function that raises the error for them.
+        cast) are not read for NaN/inf here: the forward pass checks them (:meth:`_scores`).
         """
         X, sample = self._rows(X, reset)
         if self._on_device(X, backend):
