@@ -120,6 +120,31 @@ def test_small_workload_is_digits_with_57_steps():
     assert np.isfinite(loop.last_loss)
 
 
+def test_step_anatomy_kernels_row_is_the_trainer_step():
+    """The "kernels, no layers" row of step_anatomy.py must be xpnet's step, not a cheaper
+    one: from the same network, three steps of each give the same weights."""
+    from xpnet.backends.numpy_backend import _numba_wanted
+
+    if not _numba_wanted():
+        pytest.skip("step_anatomy.py times the compiled kernels; numba is off or missing")
+    A = _load("step_anatomy")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((512, 784), dtype=np.float32), rng.integers(0, 10, 512)
+    rows_a, passes, net_a = A.make_rows(x, y)
+    rows_b, _, net_b = A.make_rows(x, y)
+    np.testing.assert_array_equal(net_a.flat, net_b.flat)
+    for i in range(3):
+        idx = np.arange(i * 128, (i + 1) * 128)
+        rows_a["xpnet Trainer step"](idx)
+        rows_b["kernels, no layers"](idx)
+    np.testing.assert_array_equal(net_b.flat, net_a.flat)  # same kernels, same order
+    assert np.abs(net_a.flat - A.make_rows(x, y)[2].flat).max() > 1e-4  # they did train
+    for name in ("products chained", "GEMM floor"):
+        rows_a[name](np.arange(128))
+    for run_pass in passes.values():
+        run_pass()
+
+
 def _row(impl: str, seconds: float, backend: str = "numpy", **extra) -> dict:
     return {"impl": impl, "backend": backend, "device": "cpu", "dtype": "float32",
             "seconds_per_epoch": seconds, "samples_per_s": 100 / seconds,
